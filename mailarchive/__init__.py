@@ -1,0 +1,5 @@
+"""mailarchive: e-mail archived into spaces."""
+
+from .celery import app as celery_app
+
+__all__ = ["celery_app"]

@@ -1,0 +1,171 @@
+"""Mail accounts polled into spaces, what was fetched from them, and poll history."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from mailarchive.models import Message
+from spaces.models import Space
+
+
+class MailAccount(models.Model):
+    """A clone mailbox (e.g. conf-sales@) whose mail is archived into a space."""
+
+    class Protocol(models.TextChoices):
+        POP = "pop", "POP"
+        POPS = "pops", "POPS"
+        IMAP = "imap", "IMAP"
+        IMAPS = "imaps", "IMAPS"
+
+    DEFAULT_PORTS = {"pop": 110, "pops": 995, "imap": 143, "imaps": 993}
+
+    space = models.ForeignKey(
+        Space, on_delete=models.CASCADE, related_name="mail_accounts"
+    )
+    name = models.CharField(_("name"), max_length=200)
+    description = models.TextField(_("description"), blank=True)
+    protocol = models.CharField(_("protocol"), max_length=8, choices=Protocol.choices)
+    host = models.CharField(_("host name"), max_length=255)
+    port = models.PositiveIntegerField(_("port"))
+    username = models.CharField(_("user name"), max_length=320)
+    password_encrypted = models.TextField(editable=False)
+    starttls = models.BooleanField(_("use STARTTLS"), default=False)
+    folder = models.CharField(_("IMAP folder"), max_length=255, default="INBOX")
+    enabled = models.BooleanField(_("enabled"), default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    # The poll lease: one poller at a time across workers and machines. A killed
+    # worker's lease runs out after seconds, so the next poll proceeds.
+    lease_owner = models.CharField(max_length=100, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+
+    # Health, updated at the end of every poll.
+    last_poll_at = models.DateTimeField(_("last poll"), null=True, blank=True)
+    last_success_at = models.DateTimeField(_("last success"), null=True, blank=True)
+    last_error = models.TextField(_("last error"), blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    left_on_server = models.JSONField(
+        _("messages left on the server"), default=list, blank=True
+    )
+
+    class Meta:
+        verbose_name = _("mail account")
+        verbose_name_plural = _("mail accounts")
+        ordering = ["space", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["space", "name"], name="mail_account_unique_name"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_protocol_display()} {self.host})"
+
+
+class FetchedMessage(models.Model):
+    """The fetch ledger: a server message that is safely archived.
+
+    Keyed on the server's identity of the message (POP3 UIDL, or IMAP
+    UIDVALIDITY:UID with the folder), so a re-poll only deletes it again.
+    """
+
+    account = models.ForeignKey(
+        MailAccount, on_delete=models.CASCADE, related_name="ledger"
+    )
+    server_id = models.CharField(max_length=600)
+    message = models.ForeignKey(
+        Message, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    raw_sha256 = models.CharField(max_length=64)
+    fetched_at = models.DateTimeField(auto_now_add=True)
+    deleted_from_server_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("fetched message")
+        verbose_name_plural = _("fetched messages")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "server_id"], name="fetched_unique_server_id"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account_id}:{self.server_id}"
+
+
+class PollRun(models.Model):
+    """One poll of one account: when, what it brought, how it ended."""
+
+    class Trigger(models.TextChoices):
+        SCHEDULE = "schedule", _("Scheduled")
+        MANUAL = "manual", _("Fetch new mail")
+        COMMAND = "command", _("Command line")
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        OK = "ok", _("Succeeded")
+        FAILED = "failed", _("Failed")
+        SKIPPED = "skipped", _("Skipped")
+
+    account = models.ForeignKey(
+        MailAccount, on_delete=models.CASCADE, related_name="poll_runs"
+    )
+    trigger = models.CharField(max_length=16, choices=Trigger.choices)
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.QUEUED
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    queued_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    fetched = models.PositiveIntegerField(default=0)
+    duplicates = models.PositiveIntegerField(default=0)
+    deleted = models.PositiveIntegerField(default=0)
+    left_on_server = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    error_kind = models.CharField(max_length=40, blank=True)
+
+    class Meta:
+        verbose_name = _("poll run")
+        verbose_name_plural = _("poll runs")
+        ordering = ["-queued_at", "-id"]
+        indexes = [models.Index(fields=["account", "-queued_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.account_id} {self.queued_at:%Y-%m-%d %H:%M} {self.status}"
+
+
+class FetchSettings(models.Model):
+    """The site-wide automatic polling switch (one row)."""
+
+    automatic_polling = models.BooleanField(_("automatic polling"), default=True)
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    changed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("fetch settings")
+        verbose_name_plural = _("fetch settings")
+        constraints = [
+            models.CheckConstraint(condition=Q(id=1), name="fetch_settings_singleton")
+        ]
+
+    def __str__(self) -> str:
+        return str(_("Fetch settings"))

@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class MailArchiveConfig(AppConfig):
+    name = "mailarchive"
+    verbose_name = _("Mail archive")

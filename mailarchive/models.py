@@ -1,0 +1,149 @@
+"""The archive: messages, their threads and attachments, and the space trash."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.postgres.search import SearchVectorField
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+
+from spaces.models import Space
+
+
+class Thread(models.Model):
+    """A conversation: messages linked by References/In-Reply-To or subject."""
+
+    space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="threads")
+    subject = models.TextField(_("subject"), blank=True)
+    normalized_subject = models.CharField(max_length=255, blank=True, db_index=True)
+    message_count = models.PositiveIntegerField(_("messages"), default=0)
+    first_date = models.DateTimeField(null=True, blank=True)
+    last_date = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("thread")
+        verbose_name_plural = _("threads")
+        indexes = [models.Index(fields=["space", "-last_date", "-id"])]
+
+    def __str__(self) -> str:
+        return self.subject or f"#{self.pk}"
+
+    def get_absolute_url(self) -> str:
+        return reverse(
+            "mailarchive:thread-detail",
+            kwargs={"key": self.space.key, "thread_id": self.pk},
+        )
+
+
+class Message(models.Model):
+    """One archived message. Its raw bytes live in storage under ``raw_name``.
+
+    Identity in a space is ``content_digest`` (the content without trace headers):
+    a second delivery of the same message is the same row; the same Message-ID
+    with other content is a second row flagged ``message_id_conflict``.
+    """
+
+    class Source(models.TextChoices):
+        POLL = "poll", _("Mail account")
+        IMPORT = "import", _("Import")
+
+    space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="messages")
+    thread = models.ForeignKey(
+        Thread,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="messages",
+    )
+    message_id = models.CharField(_("Message-ID"), max_length=500, blank=True)
+    in_reply_to = models.CharField(max_length=500, blank=True)
+    references = models.JSONField(default=list, blank=True)
+    subject = models.TextField(_("subject"), blank=True)
+    from_name = models.CharField(_("sender name"), max_length=300, blank=True)
+    from_address = models.CharField(_("sender address"), max_length=320, blank=True)
+    to = models.JSONField(_("to"), default=list, blank=True)
+    cc = models.JSONField(_("cc"), default=list, blank=True)
+    date = models.DateTimeField(
+        _("date"), help_text=_("The message's date, or when it arrived if it had none.")
+    )
+    date_offset_minutes = models.SmallIntegerField(null=True, blank=True)
+    received_at = models.DateTimeField(_("archived"), auto_now_add=True)
+    text_body = models.TextField(blank=True)
+    html_body = models.TextField(blank=True)
+    raw_name = models.CharField(max_length=200)
+    raw_size = models.PositiveBigIntegerField()
+    raw_sha256 = models.CharField(max_length=64)
+    content_digest = models.CharField(max_length=64)
+    has_attachments = models.BooleanField(default=False)
+    problems = models.JSONField(default=list, blank=True)
+    parseable = models.BooleanField(default=True)
+    message_id_conflict = models.BooleanField(default=False)
+    source = models.CharField(max_length=16, choices=Source.choices)
+    search_vector = SearchVectorField(null=True, editable=False)
+    search_text = models.TextField(blank=True, editable=False)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    deleted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    class Meta:
+        verbose_name = _("message")
+        verbose_name_plural = _("messages")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["space", "content_digest"], name="message_unique_content"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["space", "-date", "-id"],
+                condition=Q(deleted_at__isnull=True),
+                name="message_space_date",
+            ),
+            models.Index(fields=["space", "message_id"], name="message_space_msgid"),
+            models.Index(fields=["thread", "date"], name="message_thread_date"),
+        ]
+
+    def __str__(self) -> str:
+        return self.subject or _("(no subject)")
+
+    def get_absolute_url(self) -> str:
+        return reverse(
+            "mailarchive:message-detail",
+            kwargs={"key": self.space.key, "message_pk": self.pk},
+        )
+
+
+class Attachment(models.Model):
+    """A part of a message kept as a file. Identical content is stored once."""
+
+    message = models.ForeignKey(
+        Message, on_delete=models.CASCADE, related_name="attachments"
+    )
+    position = models.PositiveSmallIntegerField()
+    filename = models.CharField(_("file name"), max_length=255)
+    content_type = models.CharField(_("type"), max_length=255)
+    size = models.PositiveBigIntegerField(_("size"))
+    sha256 = models.CharField(max_length=64)
+    blob_name = models.CharField(max_length=200)
+    content_id = models.CharField(max_length=500, blank=True)
+    inline = models.BooleanField(default=False)
+
+    class Meta:
+        verbose_name = _("attachment")
+        verbose_name_plural = _("attachments")
+        ordering = ["message", "position"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["message", "position"], name="attachment_unique_position"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.filename

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.utils.translation import gettext_lazy as _
+
+from .models import Level, Space, space_key_validator
+
+
+class SpaceCreateForm(forms.Form):
+    key = forms.CharField(
+        label=_("Space key"),
+        max_length=64,
+        validators=[space_key_validator],
+        help_text=_("Upper-case letters and digits, e.g. SALES. Cannot be changed."),
+    )
+    name = forms.CharField(label=_("Name"), max_length=200)
+    description = forms.CharField(
+        label=_("Description"), required=False, widget=forms.Textarea(attrs={"rows": 3})
+    )
+    allow_anonymous = forms.BooleanField(
+        label=_("Anonymous users may view this space"), required=False
+    )
+
+    def clean_key(self) -> str:
+        key = self.cleaned_data["key"].strip()
+        if Space.objects.filter(key=key).exists():
+            raise forms.ValidationError(_("A space with this key exists already."))
+        return key
+
+
+class GrantForm(forms.Form):
+    principal = forms.CharField(
+        label=_("User or group name"),
+        max_length=150,
+        help_text=_("A user name, or a group name prefixed with “group:”."),
+    )
+    level = forms.TypedChoiceField(
+        label=_("Permission"), choices=Level.choices, coerce=int
+    )
+
+    def clean_principal(self) -> str:
+        value = self.cleaned_data["principal"].strip()
+        if value.startswith("group:"):
+            name = value.removeprefix("group:").strip()
+            group = Group.objects.filter(name=name).first()
+            if group is None:
+                raise forms.ValidationError(_("No group is called “%s”.") % name)
+            self.cleaned_data["group"] = group
+        else:
+            user = get_user_model().objects.filter(username=value).first()
+            if user is None:
+                raise forms.ValidationError(_("No user is called “%s”.") % value)
+            self.cleaned_data["user"] = user
+        return value

@@ -1,0 +1,84 @@
+"""Reads about spaces: the one place that answers who may do what."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.exceptions import PermissionDenied
+from django.db.models import Max, Q, QuerySet
+from django.http import Http404
+
+from .models import Level, Space, SpacePermission
+
+AnyUser = AbstractBaseUser | AnonymousUser
+
+
+def space_level_for(user: AnyUser, space: Space) -> int | None:
+    """The highest level ``user`` holds in ``space``, or None for no access.
+
+    Site admins hold ADMIN everywhere; a personal space's owner administers it;
+    anonymous users may only view spaces that allow anonymous viewing.
+    """
+    if user.is_authenticated and user.is_active and user.is_superuser:
+        return Level.ADMIN
+    if not user.is_authenticated or not user.is_active:
+        return Level.VIEW if space.allow_anonymous else None
+    if space.owner_id is not None and space.owner_id == user.pk:
+        return Level.ADMIN
+    best = (
+        SpacePermission.objects.filter(space=space)
+        .filter(Q(user=user) | Q(group__in=user.groups.all()))
+        .aggregate(level=Max("level"))["level"]
+    )
+    if best is None and space.allow_anonymous:
+        return Level.VIEW
+    if best is not None and space.allow_anonymous:
+        return max(best, Level.VIEW)
+    return best
+
+
+def space_user_may(user: AnyUser, space: Space, level: int) -> bool:
+    """Whether ``user`` holds at least ``level`` in ``space``."""
+    held = space_level_for(user, space)
+    return held is not None and held >= level
+
+
+def spaces_visible_to(user: AnyUser) -> QuerySet[Space]:
+    """Every space ``user`` may view, ordered by name."""
+    qs = Space.objects.all()
+    if user.is_authenticated and user.is_active and user.is_superuser:
+        return qs
+    if not user.is_authenticated or not user.is_active:
+        return qs.filter(allow_anonymous=True)
+    granted = SpacePermission.objects.filter(
+        Q(user=user) | Q(group__in=user.groups.all())
+    ).values("space_id")
+    return qs.filter(
+        Q(allow_anonymous=True) | Q(owner=user) | Q(pk__in=granted)
+    ).distinct()
+
+
+def space_get_for(user: AnyUser, key: str, level: int = Level.VIEW) -> Space:
+    """The space ``key`` if ``user`` may act at ``level`` in it.
+
+    Raises Http404 when the space does not exist or the user may not see it (so
+    that its existence does not leak), PermissionDenied when the user may see it
+    but not act at ``level``.
+    """
+    space = Space.objects.filter(key=key).first()
+    if space is None:
+        raise Http404("No such space.")
+    held = space_level_for(user, space)
+    if held is None:
+        raise Http404("No such space.")
+    if held < level:
+        raise PermissionDenied
+    return space
+
+
+def space_permissions_list(space: Space) -> QuerySet[SpacePermission]:
+    """The grants of ``space``, users first then groups, by name."""
+    return (
+        SpacePermission.objects.filter(space=space)
+        .select_related("user", "group")
+        .order_by("group__name", "user__username")
+    )

@@ -1,0 +1,23 @@
+"""Settings for the test suite: real PostgreSQL and Redis, a throwaway data dir."""
+
+import os
+import tempfile
+
+# Never the production database or broker, even when their variables are set.
+os.environ["DATABASE_URL"] = os.environ.get(
+    "TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/mailarchive"
+)
+os.environ["CELERY_BROKER_URL"] = os.environ.get(
+    "TEST_REDIS_URL", "redis://127.0.0.1:6379/15"
+)
+os.environ["MAILARCHIVE_DATA_DIR"] = tempfile.mkdtemp(prefix="mailarchive-test-")
+os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-" + "x" * 50)
+os.environ.setdefault("MAILARCHIVE_HTTPS", "off")
+
+from mailarchive.settings import *  # noqa: E402, F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+STORAGES["staticfiles"] = {  # noqa: F405
+    "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+}
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405
