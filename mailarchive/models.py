@@ -147,3 +147,30 @@ class Attachment(models.Model):
 
     def __str__(self) -> str:
         return self.filename
+
+
+class MessageReference(models.Model):
+    """One Message-ID that a message refers to (References or In-Reply-To).
+
+    Lets a parent that arrives after its replies find them by one indexed
+    lookup, so threads join up whatever order the mail arrives in.
+    """
+
+    space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="+")
+    message = models.ForeignKey(
+        Message, on_delete=models.CASCADE, related_name="reference_rows"
+    )
+    ref_id = models.CharField(max_length=500)
+
+    class Meta:
+        verbose_name = _("message reference")
+        verbose_name_plural = _("message references")
+        indexes = [models.Index(fields=["space", "ref_id"], name="msgref_space_ref")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["message", "ref_id"], name="msgref_unique_message_ref"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.message_id} → {self.ref_id}"
