@@ -225,7 +225,7 @@ def test_each_payload_is_decoded_once(monkeypatch: pytest.MonkeyPatch) -> None:
 
     def counting(
         self: email.message.Message, i: int | None = None, decode: bool = False
-    ):
+    ) -> object:
         if decode:
             calls[id(self)] = calls.get(id(self), 0) + 1
         return original(self, i, decode)
