@@ -21,3 +21,10 @@ STORAGES["staticfiles"] = {  # noqa: F405
     "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
 }
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405
+
+# One test database per run, so that several runs on one machine do not collide.
+DATABASES["default"]["TEST"] = {  # noqa: F405
+    "NAME": os.environ.get(
+        "MAILARCHIVE_TEST_DB_NAME", f"test_mailarchive_{os.getpid()}"
+    )
+}
