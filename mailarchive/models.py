@@ -174,3 +174,28 @@ class MessageReference(models.Model):
 
     def __str__(self) -> str:
         return f"{self.message_id} → {self.ref_id}"
+
+
+class FeedToken(models.Model):
+    """A user's secret for feed readers, which cannot log in.
+
+    The token in a feed URL stands for the user: the feed shows a space only
+    while that user may view it. Regenerating replaces it, which revokes every
+    URL that carried the old one.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="feed_token",
+        verbose_name=_("user"),
+    )
+    token = models.CharField(_("token"), max_length=64, unique=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("feed token")
+        verbose_name_plural = _("feed tokens")
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.created_at:%Y-%m-%d})"

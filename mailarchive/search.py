@@ -1,0 +1,223 @@
+"""Full-text search of archived mail, and highlighting of what was found.
+
+On PostgreSQL, words are matched against ``search_vector`` (filled on ingest,
+GIN-indexed) with ``websearch_to_tsquery('simple', …)``, which understands
+quoted phrases, ``or`` and ``-word``. Text without spaces (Japanese, Chinese,
+Korean, Thai) is not split into words by any PostgreSQL parser, so such terms
+are matched as substrings of ``search_text``, which a trigram GIN index
+serves. SQLite matches every term as a case-insensitive substring.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+
+from django.contrib.postgres.search import SearchQuery as PgSearchQuery
+from django.contrib.postgres.search import SearchRank
+from django.db import connection
+from django.db.models import F, Q, QuerySet
+from django.utils import timezone
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
+
+from .models import Message
+
+# Scripts written without spaces between words, where a term must be matched
+# as a substring: Hiragana, Katakana, CJK ideographs, Hangul, Thai, Lao, Khmer,
+# Myanmar, and the full-width and half-width forms.
+_UNSPACED = re.compile(
+    "[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3000-\u30ff\u3400-\u4dbf"
+    "\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef\U00020000-\U0003134f]"
+)
+_TOKEN = re.compile(r'(-?)"([^"]*)"?|(\S+)')
+_WORD_CHARS = re.compile(r"\w", re.UNICODE)
+EXCERPT_LENGTH = 240
+# Relevance ordering cannot use a cursor; it shows this many results at most.
+RELEVANCE_LIMIT = 200
+COUNT_LIMIT = 1000
+
+
+class Order(StrEnum):
+    NEWEST = "newest"
+    RELEVANCE = "relevance"
+
+
+@dataclass(frozen=True)
+class Term:
+    """One thing the reader asked for: a word or a quoted phrase."""
+
+    text: str
+    negated: bool = False
+    phrase: bool = False
+
+    @property
+    def unspaced(self) -> bool:
+        return bool(_UNSPACED.search(self.text))
+
+
+@dataclass(frozen=True)
+class ParsedQuery:
+    """A search box's text split for the two ways of matching."""
+
+    terms: list[Term] = field(default_factory=list)
+    # The terms matched as words, rewritten for websearch_to_tsquery.
+    websearch: str = ""
+
+    @property
+    def highlight_terms(self) -> list[str]:
+        return [t.text for t in self.terms if not t.negated and t.text]
+
+
+def query_parse(text: str) -> ParsedQuery:
+    """Split the search box's text into terms (pure; safe to call anywhere)."""
+    terms: list[Term] = []
+    words: list[str] = []
+    for match in _TOKEN.finditer(text):
+        negated_phrase, phrase, bare = match.groups()
+        if phrase is not None:
+            term = Term(text=phrase.strip(), negated=bool(negated_phrase), phrase=True)
+        else:
+            if bare.lower() == "or":
+                words.append("or")
+                continue
+            negated = bare.startswith("-") and len(bare) > 1
+            term = Term(text=bare[1:] if negated else bare, negated=negated)
+        if not term.text or not _WORD_CHARS.search(term.text):
+            continue
+        terms.append(term)
+        if not term.unspaced:
+            quoted = f'"{term.text}"' if term.phrase else term.text
+            words.append(("-" if term.negated else "") + quoted)
+    while words and words[0] == "or":
+        words.pop(0)
+    while words and words[-1] == "or":
+        words.pop()
+    return ParsedQuery(terms=terms, websearch=" ".join(words))
+
+
+@dataclass(frozen=True)
+class MailSearch:
+    """A search: its text and filters, as the search form cleans them."""
+
+    text: str = ""
+    sender: str = ""
+    date_from: date | None = None
+    date_to: date | None = None
+    has_attachment: bool = False
+    order: Order = Order.NEWEST
+
+    @property
+    def is_empty(self) -> bool:
+        return not (
+            self.text.strip()
+            or self.sender
+            or self.date_from
+            or self.date_to
+            or self.has_attachment
+        )
+
+
+def _day_start(day: date) -> datetime:
+    return datetime(
+        day.year, day.month, day.day, tzinfo=timezone.get_current_timezone()
+    )
+
+
+def messages_search(
+    queryset: QuerySet[Message], search: MailSearch
+) -> tuple[QuerySet[Message], ParsedQuery]:
+    """``queryset`` narrowed to what ``search`` asks for, and the parsed terms.
+
+    With ``Order.RELEVANCE`` on PostgreSQL the rows are annotated with ``rank``
+    and ordered by it; otherwise the caller orders them. Builds a query only.
+    """
+    parsed = query_parse(search.text)
+    qs = queryset.filter(deleted_at__isnull=True)
+    postgres = connection.vendor == "postgresql"
+    ts_query = None
+    if postgres and parsed.websearch:
+        ts_query = PgSearchQuery(
+            parsed.websearch, search_type="websearch", config="simple"
+        )
+        qs = qs.filter(search_vector=ts_query)
+    for term in parsed.terms:
+        if postgres and not term.unspaced:
+            continue
+        # A substring match: LIKE is served by the trigram index on PostgreSQL;
+        # unspaced scripts have no letter case, other text does.
+        lookup = "search_text__contains" if term.unspaced else "search_text__icontains"
+        condition = Q(**{lookup: term.text})
+        qs = qs.exclude(condition) if term.negated else qs.filter(condition)
+    if search.sender:
+        qs = qs.filter(
+            Q(from_address__icontains=search.sender)
+            | Q(from_name__icontains=search.sender)
+        )
+    if search.date_from:
+        qs = qs.filter(date__gte=_day_start(search.date_from))
+    if search.date_to:
+        qs = qs.filter(date__lt=_day_start(search.date_to + timedelta(days=1)))
+    if search.has_attachment:
+        qs = qs.filter(has_attachments=True)
+    if search.order == Order.RELEVANCE and ts_query is not None:
+        qs = qs.annotate(rank=SearchRank(F("search_vector"), ts_query)).order_by(
+            "-rank", "-date", "-pk"
+        )
+    return qs, parsed
+
+
+def _pattern(terms: list[str]) -> re.Pattern[str] | None:
+    """A regex finding any of ``terms``; words only at word boundaries."""
+    parts = []
+    for term in sorted({t for t in terms if t}, key=len, reverse=True):
+        escaped = re.escape(term)
+        if _UNSPACED.search(term):
+            parts.append(escaped)
+        else:
+            parts.append(rf"(?<!\w){escaped}(?!\w)")
+    if not parts:
+        return None
+    return re.compile("|".join(parts), re.IGNORECASE)
+
+
+def highlight(text: str, terms: list[str]) -> SafeString:
+    """``text`` escaped for HTML with every occurrence of ``terms`` in ``<mark>``.
+
+    Each piece is escaped before the marks are added, so nothing in ``text``
+    can become markup.
+    """
+    pattern = _pattern(terms)
+    if pattern is None:
+        return escape(text)
+    pieces: list[str] = []
+    position = 0
+    for match in pattern.finditer(text):
+        pieces.append(escape(text[position : match.start()]))
+        pieces.append(f"<mark>{escape(match.group(0))}</mark>")
+        position = match.end()
+    pieces.append(escape(text[position:]))
+    return mark_safe("".join(pieces))
+
+
+def excerpt_around(
+    text: str, terms: list[str], length: int = EXCERPT_LENGTH
+) -> SafeString:
+    """About ``length`` characters of ``text`` around its first match, marked.
+
+    Whitespace runs are folded to one space; without a match, the beginning.
+    """
+    flat = " ".join(text.split())
+    pattern = _pattern(terms)
+    found = pattern.search(flat) if pattern else None
+    start = 0
+    if found and found.start() > length // 3:
+        start = found.start() - length // 3
+        space = flat.rfind(" ", 0, start)
+        start = space + 1 if space > start - 20 else start
+    piece = flat[start : start + length]
+    prefix = "… " if start > 0 else ""
+    suffix = " …" if start + length < len(flat) else ""
+    return mark_safe(escape(prefix) + highlight(piece, terms) + escape(suffix))

@@ -1,0 +1,465 @@
+"""Reads of the archive: mail lists, messages, threads, neighbours, the trash.
+
+Every list is paged by keyset (a cursor holding the sort values of the row at
+the page's edge), so the thousandth page costs what the first one does, and
+every selector runs a fixed number of queries whatever the page size.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from django.db.models import Count, F, Q, QuerySet, Value
+from django.db.models.functions import Coalesce, Lower, Substr, TruncMonth
+from django.utils import timezone
+
+from spaces.models import Space
+
+from .models import Attachment, Message, Thread
+from .threading import ThreadInput, ThreadNode, flatten, thread_messages
+
+PAGE_SIZES = (25, 50, 100, 200)
+DEFAULT_PAGE_SIZE = 50
+# Above this many messages the message page links to the thread instead of
+# drawing its tree, so that one enormous thread cannot make every page slow.
+THREAD_TREE_LIMIT = 300
+LIST_FIELDS = (
+    "pk",
+    "space_id",
+    "thread_id",
+    "subject",
+    "from_name",
+    "from_address",
+    "date",
+    "has_attachments",
+    "parseable",
+)
+
+
+class BadCursor(ValueError):
+    """A page cursor that is not one this module wrote."""
+
+
+class Sort(StrEnum):
+    NEWEST = "newest"
+    OLDEST = "oldest"
+    SENDER = "sender"
+    SUBJECT = "subject"
+
+
+@dataclass(frozen=True)
+class SortKey:
+    """One column of an ordering: a queryset name and its direction."""
+
+    name: str
+    descending: bool
+    kind: str  # "datetime", "int" or "str": how its cursor value is decoded
+
+
+SORT_KEYS: dict[Sort, tuple[SortKey, ...]] = {
+    Sort.NEWEST: (SortKey("date", True, "datetime"), SortKey("pk", True, "int")),
+    Sort.OLDEST: (SortKey("date", False, "datetime"), SortKey("pk", False, "int")),
+    Sort.SENDER: (
+        SortKey("sort_sender", False, "str"),
+        SortKey("date", True, "datetime"),
+        SortKey("pk", True, "int"),
+    ),
+    Sort.SUBJECT: (
+        SortKey("sort_subject", False, "str"),
+        SortKey("date", True, "datetime"),
+        SortKey("pk", True, "int"),
+    ),
+}
+# The same expressions as the indexes of migration 0003, so that they are used.
+SORT_ANNOTATIONS = {
+    "sort_sender": Lower("from_address"),
+    "sort_subject": Lower(Substr("subject", 1, 200)),
+}
+
+
+def cursor_encode(values: Sequence[Any]) -> str:
+    """An opaque, URL-safe cursor for a row's sort values."""
+    plain = [v.isoformat() if isinstance(v, datetime) else v for v in values]
+    data = json.dumps(plain, ensure_ascii=False, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def cursor_decode(cursor: str, keys: Sequence[SortKey]) -> list[Any]:
+    """The sort values a cursor holds; raises BadCursor for anything else."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        plain = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (binascii.Error, ValueError, UnicodeError) as exc:
+        raise BadCursor(cursor) from exc
+    if not isinstance(plain, list) or len(plain) != len(keys):
+        raise BadCursor(cursor)
+    values: list[Any] = []
+    for key, value in zip(keys, plain, strict=True):
+        if key.kind == "datetime":
+            try:
+                parsed = datetime.fromisoformat(value)
+            except (TypeError, ValueError) as exc:
+                raise BadCursor(cursor) from exc
+            if timezone.is_naive(parsed):
+                raise BadCursor(cursor)
+            values.append(parsed)
+        elif isinstance(value, {"int": int, "str": str}[key.kind]):
+            values.append(value)
+        else:
+            raise BadCursor(cursor)
+    return values
+
+
+def _beyond(keys: Sequence[SortKey], values: Sequence[Any], forward: bool) -> Q:
+    """Rows strictly after (``forward``) or before the row holding ``values``.
+
+    Written as a range bound on the first key plus the lexicographic comparison,
+    so that the database starts its index scan at the cursor instead of at the
+    first row.
+    """
+    first = keys[0]
+    first_down = first.descending == forward
+    condition = Q(**{f"{first.name}__{'lte' if first_down else 'gte'}": values[0]})
+    alternatives = Q()
+    for i, key in enumerate(keys):
+        down = key.descending == forward
+        step = Q(**{f"{key.name}__{'lt' if down else 'gt'}": values[i]})
+        for earlier, value in zip(keys[:i], values[:i], strict=True):
+            step &= Q(**{earlier.name: value})
+        alternatives |= step
+    return condition & alternatives
+
+
+def _ordering(keys: Sequence[SortKey], forward: bool) -> list[Any]:
+    order = []
+    for key in keys:
+        down = key.descending == forward
+        order.append(F(key.name).desc() if down else F(key.name).asc())
+    return order
+
+
+@dataclass
+class KeysetPage:
+    """One page of rows and the cursors of its neighbours (None: no such page)."""
+
+    rows: list[Any]
+    next_cursor: str | None
+    prev_cursor: str | None
+    is_last: bool
+
+
+def keyset_page(
+    queryset: QuerySet,
+    keys: Sequence[SortKey],
+    *,
+    size: int,
+    after: str | None = None,
+    before: str | None = None,
+    last: bool = False,
+) -> KeysetPage:
+    """A page of ``queryset`` ordered by ``keys``, in one query.
+
+    ``after``: the page following that cursor; ``before``: the page preceding
+    it; ``last``: the final page; none of them: the first page. Raises BadCursor
+    for a cursor that does not fit ``keys``.
+    """
+    forward = before is None and not last
+    qs = queryset
+    cursor = after if forward else before
+    if cursor:
+        qs = qs.filter(_beyond(keys, cursor_decode(cursor, keys), forward))
+    rows = list(qs.order_by(*_ordering(keys, forward))[: size + 1])
+    more = len(rows) > size
+    rows = rows[:size]
+    if not forward:
+        rows.reverse()
+
+    def edge(row: Any) -> str:
+        return cursor_encode([getattr(row, key.name) for key in keys])
+
+    if not rows:
+        return KeysetPage(rows=[], next_cursor=None, prev_cursor=None, is_last=True)
+    if forward:
+        has_next, has_prev = more, bool(after)
+    else:
+        has_next, has_prev = bool(before), more
+    return KeysetPage(
+        rows=rows,
+        next_cursor=edge(rows[-1]) if has_next else None,
+        prev_cursor=edge(rows[0]) if has_prev else None,
+        is_last=not has_next,
+    )
+
+
+def messages_live(space: Space) -> QuerySet[Message]:
+    """The space's messages that are not in the trash."""
+    return Message.objects.filter(space=space, deleted_at__isnull=True)
+
+
+@dataclass(frozen=True)
+class MailFilter:
+    """What the mail list shows: a month (in the viewer's time zone), a sender."""
+
+    month: date | None = None
+    sender: str = ""
+
+
+def month_bounds(month: date) -> tuple[datetime, datetime]:
+    """The first instant of ``month`` and of the next one, in the active zone."""
+    zone = timezone.get_current_timezone()
+    start = datetime(month.year, month.month, 1, tzinfo=zone)
+    following = (start.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return start, following
+
+
+def mail_list_page(
+    space: Space,
+    *,
+    sort: Sort = Sort.NEWEST,
+    mail_filter: MailFilter | None = None,
+    size: int = DEFAULT_PAGE_SIZE,
+    after: str | None = None,
+    before: str | None = None,
+    last: bool = False,
+) -> KeysetPage:
+    """One page of the space's mail, with each row's thread size. One query."""
+    qs = messages_live(space)
+    mail_filter = mail_filter or MailFilter()
+    if mail_filter.month:
+        start, end = month_bounds(mail_filter.month)
+        qs = qs.filter(date__gte=start, date__lt=end)
+    if mail_filter.sender:
+        qs = qs.alias(sort_sender=SORT_ANNOTATIONS["sort_sender"]).filter(
+            sort_sender=mail_filter.sender.lower()
+        )
+    keys = SORT_KEYS[sort]
+    annotations = {
+        k.name: SORT_ANNOTATIONS[k.name] for k in keys if k.name in SORT_ANNOTATIONS
+    }
+    qs = qs.annotate(
+        thread_size=Coalesce(F("thread__message_count"), Value(1)), **annotations
+    ).only(*LIST_FIELDS)
+    return keyset_page(qs, keys, size=size, after=after, before=before, last=last)
+
+
+@dataclass(frozen=True)
+class MonthCount:
+    month: date
+    count: int
+
+
+def month_index(space: Space) -> list[MonthCount]:
+    """How many messages the space holds per month (viewer's zone), newest first."""
+    rows = (
+        messages_live(space)
+        .annotate(month=TruncMonth("date", tzinfo=timezone.get_current_timezone()))
+        .values("month")
+        .annotate(n=Count("pk"))
+        .order_by("-month")
+    )
+    return [
+        MonthCount(month=timezone.localtime(r["month"]).date(), count=r["n"])
+        for r in rows
+    ]
+
+
+def message_get(
+    space: Space, message_pk: int, *, include_trashed: bool = False
+) -> Message | None:
+    """The message ``message_pk`` of ``space`` with its thread, or None.
+
+    Trashed messages are found only with ``include_trashed`` (for space admins).
+    """
+    qs = Message.objects.filter(space=space, pk=message_pk).select_related(
+        "thread", "deleted_by"
+    )
+    if not include_trashed:
+        qs = qs.filter(deleted_at__isnull=True)
+    return qs.defer("search_text", "search_vector").first()
+
+
+def message_attachments(message: Message) -> list[Attachment]:
+    return list(Attachment.objects.filter(message=message).order_by("position"))
+
+
+def attachment_get(
+    space: Space, message_pk: int, position: int, *, include_trashed: bool = False
+) -> Attachment | None:
+    """An attachment of a message of ``space`` (trashed ones only if asked)."""
+    qs = Attachment.objects.filter(
+        message__space=space, message__pk=message_pk, position=position
+    )
+    if not include_trashed:
+        qs = qs.filter(message__deleted_at__isnull=True)
+    return qs.first()
+
+
+@dataclass(frozen=True)
+class Neighbours:
+    """The next older and newer messages of the space (None at either end)."""
+
+    older: Message | None
+    newer: Message | None
+
+
+def message_neighbours(message: Message) -> Neighbours:
+    """The messages either side of ``message`` in the newest-first list."""
+    keys = SORT_KEYS[Sort.NEWEST]
+    values = [message.date, message.pk]
+    base = Message.objects.filter(
+        space_id=message.space_id, deleted_at__isnull=True
+    ).only(*LIST_FIELDS)
+    older = base.filter(_beyond(keys, values, True)).order_by(*_ordering(keys, True))
+    newer = base.filter(_beyond(keys, values, False)).order_by(*_ordering(keys, False))
+    return Neighbours(older=older.first(), newer=newer.first())
+
+
+@dataclass
+class TreeRow:
+    """One line of a drawn thread: a message, or a placeholder for a missing one."""
+
+    depth: int
+    message: Message | None
+
+
+def thread_tree(thread: Thread) -> list[TreeRow]:
+    """The thread's live messages as a tree, flattened for drawing. One query.
+
+    Every live message of the thread appears exactly once; placeholders stand
+    for messages that replies refer to but the archive does not hold.
+    """
+    messages = list(
+        Message.objects.filter(thread=thread, deleted_at__isnull=True)
+        .only(*LIST_FIELDS, "message_id", "in_reply_to", "references")
+        .order_by("date", "pk")
+    )
+    by_pk = {m.pk: m for m in messages}
+    roots: list[ThreadNode] = thread_messages(
+        ThreadInput(
+            key=m.pk,
+            message_id=m.message_id or None,
+            references=tuple(m.references or ()),
+            in_reply_to=m.in_reply_to or None,
+            subject=m.subject,
+            date=m.date,
+        )
+        for m in messages
+    )
+    rows = []
+    for depth, node in flatten(roots):
+        rows.append(
+            TreeRow(depth=depth, message=None if node.key is None else by_pk[node.key])
+        )
+    return rows
+
+
+@dataclass(frozen=True)
+class ThreadPosition:
+    """Where a message sits in its thread: the drawn tree and its neighbours."""
+
+    rows: list[TreeRow]
+    previous: Message | None
+    next: Message | None
+    too_large: bool
+
+
+def thread_position(message: Message) -> ThreadPosition:
+    """The tree of ``message``'s thread and the messages before and after it.
+
+    For a thread above THREAD_TREE_LIMIT no tree is drawn and the neighbours are
+    by date; either way a fixed number of queries.
+    """
+    thread = message.thread
+    if thread is None:
+        return ThreadPosition(rows=[], previous=None, next=None, too_large=False)
+    if thread.message_count > THREAD_TREE_LIMIT:
+        keys = SORT_KEYS[Sort.OLDEST]
+        values = [message.date, message.pk]
+        base = Message.objects.filter(thread=thread, deleted_at__isnull=True).only(
+            *LIST_FIELDS
+        )
+        previous = base.filter(_beyond(keys, values, False)).order_by(
+            *_ordering(keys, False)
+        )
+        following = base.filter(_beyond(keys, values, True)).order_by(
+            *_ordering(keys, True)
+        )
+        return ThreadPosition(
+            rows=[], previous=previous.first(), next=following.first(), too_large=True
+        )
+    rows = thread_tree(thread)
+    order = [r.message for r in rows if r.message is not None]
+    index = next((i for i, m in enumerate(order) if m.pk == message.pk), None)
+    if index is None:
+        return ThreadPosition(rows=rows, previous=None, next=None, too_large=False)
+    return ThreadPosition(
+        rows=rows,
+        previous=order[index - 1] if index > 0 else None,
+        next=order[index + 1] if index + 1 < len(order) else None,
+        too_large=False,
+    )
+
+
+def thread_get(space: Space, thread_id: int) -> Thread | None:
+    """The thread ``thread_id`` of ``space`` if it still holds live messages."""
+    return (
+        Thread.objects.filter(space=space, pk=thread_id, message_count__gt=0)
+        .select_related("space")
+        .first()
+    )
+
+
+def message_by_message_id(spaces: QuerySet[Space], message_id: str) -> Message | None:
+    """The first live message with this Message-ID in any of ``spaces``.
+
+    "First" is the earliest archived, so the answer does not change as more
+    copies arrive elsewhere. Accepts the id with or without angle brackets.
+    """
+    bare = message_id.strip()
+    if bare.startswith("<") and bare.endswith(">"):
+        bare = bare[1:-1]
+    if not bare:
+        return None
+    return (
+        Message.objects.filter(
+            message_id=bare, deleted_at__isnull=True, space__in=spaces
+        )
+        .select_related("space")
+        .only("pk", "space__key")
+        .order_by("pk")
+        .first()
+    )
+
+
+TRASH_KEYS = (SortKey("deleted_at", True, "datetime"), SortKey("pk", True, "int"))
+
+
+def trash_page(
+    space: Space,
+    *,
+    size: int = DEFAULT_PAGE_SIZE,
+    after: str | None = None,
+    before: str | None = None,
+) -> KeysetPage:
+    """One page of the space's trash, most recently deleted first. One query."""
+    qs = (
+        Message.objects.filter(space=space, deleted_at__isnull=False)
+        .select_related("deleted_by")
+        .only(*LIST_FIELDS, "deleted_at", "deleted_by__username")
+    )
+    return keyset_page(qs, TRASH_KEYS, size=size, after=after, before=before)
+
+
+def trash_count(space: Space) -> int:
+    return Message.objects.filter(space=space, deleted_at__isnull=False).count()
+
+
+def live_count(space: Space) -> int:
+    return messages_live(space).count()

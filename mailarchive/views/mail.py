@@ -1,0 +1,333 @@
+"""The space's mail: the list, months, a message, its files, its thread."""
+
+from __future__ import annotations
+
+from urllib.parse import unquote
+
+from django.contrib import messages as flash
+from django.contrib.auth.views import redirect_to_login
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+)
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from spaces.decorators import space_required
+from spaces.models import Level, Space
+from spaces.selectors import space_level_for, spaces_visible_to
+
+from ..forms import MailListForm
+from ..models import Attachment, Message
+from ..sanitize import sanitize_html
+from ..selectors import (
+    BadCursor,
+    MailFilter,
+    attachment_get,
+    mail_list_page,
+    message_attachments,
+    message_by_message_id,
+    message_get,
+    message_neighbours,
+    month_index,
+    thread_get,
+    thread_position,
+    thread_tree,
+)
+from ..services import message_trash, messages_restore
+from ..storage import blob_open, blob_read
+from ..textrender import render_text
+from .common import download_type, file_headers, request_origin, with_page_policy
+
+# Types a browser shows as a picture and nothing else; SVG is a document.
+INLINE_IMAGE_TYPES = frozenset(
+    {
+        "image/png",
+        "image/gif",
+        "image/jpeg",
+        "image/pjpeg",
+        "image/webp",
+        "image/bmp",
+        "image/avif",
+        "image/x-icon",
+        "image/vnd.microsoft.icon",
+    }
+)
+# A raw source longer than this is cut on the page of an unparseable message
+# (the whole source stays one click away).
+RAW_SHOWN_LIMIT = 1_000_000
+
+
+@space_required(Level.VIEW)
+def mail_list(request: HttpRequest, space: Space) -> HttpResponse:
+    """The space's mail, newest first by default. Renders mail_list.html."""
+    form = MailListForm(request.GET)
+    if not form.is_valid():
+        return HttpResponseBadRequest(_("Unknown list options."))
+    options = form.cleaned_data
+    mail_filter = MailFilter(month=options["month"], sender=options["sender"].strip())
+    try:
+        page = mail_list_page(
+            space,
+            sort=options["sort"],
+            mail_filter=mail_filter,
+            size=options["size"],
+            after=options["after"] or None,
+            before=options["before"] or None,
+            last=options["last"],
+        )
+    except BadCursor:
+        return HttpResponseBadRequest(_("That page link is broken."))
+    level = space_level_for(request.user, space)
+    response = render(
+        request,
+        "mailarchive/mail_list.html",
+        {
+            "space": space,
+            "page": page,
+            "form": form,
+            "sort": options["sort"],
+            "mail_filter": mail_filter,
+            "grouped_by_month": options["sort"] in ("newest", "oldest"),
+            "may_admin": level is not None and level >= Level.ADMIN,
+        },
+    )
+    return with_page_policy(request, response)
+
+
+@space_required(Level.VIEW)
+def mail_months(request: HttpRequest, space: Space) -> HttpResponse:
+    """Messages per month, newest month first. Renders mail_months.html."""
+    response = render(
+        request,
+        "mailarchive/mail_months.html",
+        {"space": space, "months": month_index(space)},
+    )
+    return with_page_policy(request, response)
+
+
+def _inline_image_urls(
+    request: HttpRequest, space: Space, message: Message, parts: list[Attachment]
+) -> dict[str, str]:
+    """Content-ID → absolute URL of each picture part, for ``cid:`` references.
+
+    Absolute because the HTML is shown in a sandboxed frame of its own origin.
+    """
+    urls: dict[str, str] = {}
+    for part in parts:
+        if part.content_id and part.content_type.lower() in INLINE_IMAGE_TYPES:
+            path = reverse(
+                "mailarchive:attachment-inline",
+                kwargs={
+                    "key": space.key,
+                    "message_pk": message.pk,
+                    "position": part.position,
+                },
+            )
+            urls.setdefault(part.content_id, request.build_absolute_uri(path))
+    return urls
+
+
+@space_required(Level.VIEW)
+def message_detail(request: HttpRequest, space: Space, message_pk: int) -> HttpResponse:
+    """One message, safe to read. Renders message_detail.html.
+
+    The HTML body is sanitized and shown in a sandboxed ``srcdoc`` frame;
+    remote content stays out unless the query string asks for it (``remote=1``).
+    Space admins also see messages in the trash, marked as such.
+    """
+    level = space_level_for(request.user, space) or Level.VIEW
+    message = message_get(space, message_pk, include_trashed=level >= Level.ADMIN)
+    if message is None:
+        raise Http404(_("No such message."))
+    parts = message_attachments(message)
+    allow_remote = request.GET.get("remote") == "1"
+    html = None
+    if message.html_body:
+        cid_urls = _inline_image_urls(request, space, message, parts)
+        html = sanitize_html(
+            message.html_body,
+            allow_remote=allow_remote,
+            cid_url=cid_urls.get,
+            img_src_origin=request_origin(request),
+        )
+    raw_text = None
+    raw_cut = False
+    if not message.parseable:
+        raw = blob_read(message.raw_name)
+        raw_cut = len(raw) > RAW_SHOWN_LIMIT
+        raw_text = raw[:RAW_SHOWN_LIMIT].decode("utf-8", "replace")
+    response = render(
+        request,
+        "mailarchive/message_detail.html",
+        {
+            "space": space,
+            "message": message,
+            "attachments": parts,
+            "text_html": render_text(message.text_body) if message.text_body else "",
+            "html": html,
+            "allow_remote": allow_remote,
+            "raw_text": raw_text,
+            "raw_cut": raw_cut,
+            "neighbours": message_neighbours(message),
+            "position": thread_position(message),
+            "may_delete": level >= Level.DELETE and message.deleted_at is None,
+            "may_admin": level >= Level.ADMIN,
+        },
+    )
+    return with_page_policy(request, response, allow_remote=allow_remote)
+
+
+@space_required(Level.VIEW)
+def thread_detail(request: HttpRequest, space: Space, thread_id: int) -> HttpResponse:
+    """A whole conversation as a tree. Renders thread_detail.html."""
+    thread = thread_get(space, thread_id)
+    if thread is None:
+        raise Http404(_("No such thread."))
+    rows = thread_tree(thread)
+    response = render(
+        request,
+        "mailarchive/thread_detail.html",
+        {
+            "space": space,
+            "thread": thread,
+            "rows": rows,
+            "current": request.GET.get("message", ""),
+        },
+    )
+    return with_page_policy(request, response)
+
+
+def _message_or_404(request: HttpRequest, space: Space, message_pk: int) -> Message:
+    level = space_level_for(request.user, space) or Level.VIEW
+    message = message_get(space, message_pk, include_trashed=level >= Level.ADMIN)
+    if message is None:
+        raise Http404(_("No such message."))
+    return message
+
+
+@space_required(Level.VIEW)
+def message_raw(request: HttpRequest, space: Space, message_pk: int) -> HttpResponse:
+    """The raw source as text (UTF-8, undecodable bytes replaced)."""
+    message = _message_or_404(request, space, message_pk)
+    text = blob_read(message.raw_name).decode("utf-8", "replace")
+    response = HttpResponse(text, content_type="text/plain; charset=utf-8")
+    file_headers(response, filename=f"message-{message.pk}.txt", disposition="inline")
+    return response
+
+
+@space_required(Level.VIEW)
+def message_raw_download(
+    request: HttpRequest, space: Space, message_pk: int
+) -> HttpResponse:
+    """The raw source, byte for byte, as an ``.eml`` download."""
+    message = _message_or_404(request, space, message_pk)
+    response = FileResponse(blob_open(message.raw_name), content_type="message/rfc822")
+    file_headers(
+        response, filename=f"message-{message.pk}.eml", disposition="attachment"
+    )
+    return response
+
+
+def _attachment_or_404(
+    request: HttpRequest, space: Space, message_pk: int, position: int
+) -> Attachment:
+    level = space_level_for(request.user, space) or Level.VIEW
+    part = attachment_get(
+        space, message_pk, position, include_trashed=level >= Level.ADMIN
+    )
+    if part is None:
+        raise Http404(_("No such attachment."))
+    return part
+
+
+@space_required(Level.VIEW)
+def attachment_download(
+    request: HttpRequest, space: Space, message_pk: int, position: int
+) -> HttpResponse:
+    """An attachment, always as a download, never rendered by the browser."""
+    part = _attachment_or_404(request, space, message_pk, position)
+    response = FileResponse(
+        blob_open(part.blob_name), content_type=download_type(part.content_type)
+    )
+    file_headers(response, filename=part.filename, disposition="attachment")
+    return response
+
+
+@space_required(Level.VIEW)
+def attachment_inline(
+    request: HttpRequest, space: Space, message_pk: int, position: int
+) -> HttpResponse:
+    """A picture part for a ``cid:`` reference in the message's HTML.
+
+    Only raster image types are served, under a policy that lets nothing load
+    or run; anything else is a 404. The frame showing the HTML has an opaque
+    origin, so no cross-origin resource policy is set here (it would block the
+    picture); the session cookie still decides who may see it.
+    """
+    part = _attachment_or_404(request, space, message_pk, position)
+    content_type = part.content_type.lower()
+    if content_type not in INLINE_IMAGE_TYPES:
+        raise Http404(_("Not a picture."))
+    response = FileResponse(blob_open(part.blob_name), content_type=content_type)
+    file_headers(response, filename=part.filename, disposition="inline")
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    del response["Cross-Origin-Resource-Policy"]
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+def message_permalink(request: HttpRequest, message_id: str) -> HttpResponse:
+    """Redirect a Message-ID to the first message with it the visitor may see.
+
+    The path is percent-decoded by the server; an id that still looks encoded
+    (a link that was encoded twice) is tried decoded when nothing matches.
+    """
+    spaces = spaces_visible_to(request.user)
+    message = message_by_message_id(spaces, message_id)
+    if message is None and "%" in message_id:
+        message = message_by_message_id(spaces, unquote(message_id))
+    if message is None:
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        raise Http404(_("No message with that Message-ID."))
+    return redirect(
+        "mailarchive:message-detail", key=message.space.key, message_pk=message.pk
+    )
+
+
+@require_POST
+@space_required(Level.DELETE)
+def message_delete(request: HttpRequest, space: Space, message_pk: int) -> HttpResponse:
+    """Move a message to the trash, then show the next older one (or the list)."""
+    message = message_get(space, message_pk)
+    if message is None:
+        raise Http404(_("No such message."))
+    following = message_neighbours(message).older
+    if message_trash(space=space, message_pk=message.pk, actor=request.user):
+        flash.success(
+            request,
+            _("“%(subject)s” was moved to the trash.")
+            % {"subject": message.subject or _("(no subject)")},
+        )
+    if following is not None:
+        return redirect(
+            "mailarchive:message-detail", key=space.key, message_pk=following.pk
+        )
+    return redirect("mailarchive:mail-list", key=space.key)
+
+
+@require_POST
+@space_required(Level.ADMIN)
+def message_restore(
+    request: HttpRequest, space: Space, message_pk: int
+) -> HttpResponse:
+    """Bring one message back from the trash and show it."""
+    if messages_restore(space=space, message_pks=[message_pk], actor=request.user):
+        flash.success(request, _("The message was restored."))
+    return redirect("mailarchive:message-detail", key=space.key, message_pk=message_pk)

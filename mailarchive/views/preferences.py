@@ -1,0 +1,84 @@
+"""The reader's own settings: the time zone of dates, and the feed token."""
+
+from __future__ import annotations
+
+from django.contrib import messages as flash
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+
+from spaces.selectors import spaces_visible_to
+
+from ..forms import TimeZoneForm
+from ..middleware import TIME_ZONE_COOKIE
+from ..models import FeedToken
+from ..services import feed_token_regenerate, feed_token_revoke
+from .common import with_page_policy
+
+TIME_ZONE_COOKIE_AGE = 365 * 24 * 3600
+
+
+def _safe_next(request: HttpRequest, target: str) -> str:
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return "/"
+
+
+def time_zone(request: HttpRequest) -> HttpResponse:
+    """Choose the time zone dates are shown in (a cookie; works logged out too).
+
+    Renders time_zone.html; a valid POST sets the cookie and goes back.
+    """
+    if request.method == "POST":
+        form = TimeZoneForm(request.POST)
+        if form.is_valid():
+            response = redirect(_safe_next(request, form.cleaned_data["next"]))
+            response.set_cookie(
+                TIME_ZONE_COOKIE,
+                form.cleaned_data["time_zone"],
+                max_age=TIME_ZONE_COOKIE_AGE,
+                samesite="Lax",
+                secure=request.is_secure(),
+                httponly=True,
+            )
+            return response
+    else:
+        form = TimeZoneForm(
+            initial={
+                "time_zone": timezone.get_current_timezone_name(),
+                "next": request.GET.get("next", ""),
+            }
+        )
+    response = render(request, "mailarchive/time_zone.html", {"form": form})
+    return with_page_policy(request, response)
+
+
+@login_required
+def feed_token(request: HttpRequest) -> HttpResponse:
+    """Show the user's feed URLs; regenerate or revoke the token behind them.
+
+    Renders feed_token.html.
+    """
+    if request.method == "POST":
+        if request.POST.get("action") == "revoke":
+            feed_token_revoke(user=request.user)
+            flash.success(request, _("Your feed token was revoked."))
+        else:
+            feed_token_regenerate(user=request.user)
+            flash.success(request, _("You have a new feed token."))
+        return redirect("mailarchive:feed-token")
+    token = FeedToken.objects.filter(user=request.user).first()
+    response = render(
+        request,
+        "mailarchive/feed_token.html",
+        {
+            "token": token,
+            "spaces": spaces_visible_to(request.user).only("key", "name"),
+        },
+    )
+    return with_page_policy(request, response)
