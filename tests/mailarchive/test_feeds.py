@@ -1,0 +1,140 @@
+"""Atom feeds: entries, the session door, per-user tokens and revoking them."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from xml.etree import ElementTree
+
+import pytest
+from django.urls import reverse
+
+from mailarchive.models import FeedToken
+from mailarchive.services import (
+    feed_token_regenerate,
+    feed_token_revoke,
+    message_trash,
+)
+from spaces.models import Level
+from tests.conftest import ROLES, client_for, expected_status, login_client
+from tests.factories import SpaceFactory
+from tests.mailarchive.test_views import BASE, ingest, raw_message
+
+ATOM = "{http://www.w3.org/2005/Atom}"
+
+
+def entries(response) -> list[dict[str, str]]:
+    assert response["Content-Type"].startswith("application/atom+xml")
+    root = ElementTree.fromstring(response.content)
+    return [
+        {
+            "title": entry.findtext(f"{ATOM}title"),
+            "summary": entry.findtext(f"{ATOM}summary"),
+            "link": entry.find(f"{ATOM}link").get("href"),
+        }
+        for entry in root.findall(f"{ATOM}entry")
+    ]
+
+
+@pytest.fixture
+def feed_mail(actors):
+    first = ingest(
+        actors.space,
+        raw_message(
+            subject="Launch date",
+            sender="Dana Lee <dana@example.com>",
+            msgid="launch@x",
+            body="> old quote\nWe launch on Monday.\n-- \nDana\n",
+        ),
+    )
+    second = ingest(
+        actors.space,
+        raw_message(
+            subject="Re: Launch date",
+            sender="erin@example.com",
+            msgid="re-launch@x",
+            refs=("launch@x",),
+            date=BASE + timedelta(hours=2),
+        ),
+    )
+    return first, second
+
+
+def session_feed(key: str = "SALES") -> str:
+    return reverse("mailarchive:feed", kwargs={"key": key})
+
+
+def token_feed(token: str, key: str = "SALES") -> str:
+    return reverse("mailarchive:feed-token-url", kwargs={"key": key, "token": token})
+
+
+@pytest.mark.django_db
+def test_feed_entries_have_title_summary_and_permalink(actors, feed_mail):
+    first, second = feed_mail
+    response = client_for(actors, "viewer").get(session_feed())
+    got = entries(response)
+    assert [e["title"] for e in got] == [
+        "Re: Launch date — erin@example.com",
+        "Launch date — Dana Lee",
+    ]
+    assert got[1]["summary"] == "We launch on Monday."
+    assert got[1]["link"] == "http://testserver" + reverse(
+        "mailarchive:message-detail", kwargs={"key": "SALES", "message_pk": first.pk}
+    )
+    message_trash(space=actors.space, message_pk=second.pk, actor=actors.deleter)
+    after = entries(client_for(actors, "viewer").get(session_feed()))
+    assert [e["title"] for e in after] == ["Launch date — Dana Lee"]
+
+
+@pytest.mark.django_db
+def test_public_space_feed_needs_no_login(feed_mail, actors):
+    public = SpaceFactory(key="OPEN", allow_anonymous=True)
+    ingest(public, raw_message(subject="Hello world", msgid="hello@x"))
+    response = login_client(None).get(session_feed("OPEN"))
+    assert response.status_code == 200
+    assert [e["title"] for e in entries(response)] == ["Hello world — Alice Example"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("role", [r for r in ROLES if r != "anonymous"])
+def test_token_feed_answers_for_the_user_behind_the_token(actors, feed_mail, role):
+    user = getattr(actors, role)
+    token = feed_token_regenerate(user=user).token
+    response = login_client(None).get(token_feed(token))
+    allowed = expected_status(role, Level.VIEW) == 200
+    assert response.status_code == (200 if allowed else 404)
+
+
+@pytest.mark.django_db
+def test_revoked_replaced_or_unknown_tokens_are_404(actors, feed_mail):
+    anonymous = login_client(None)
+    old = feed_token_regenerate(user=actors.viewer).token
+    new = feed_token_regenerate(user=actors.viewer).token
+    assert old != new
+    assert anonymous.get(token_feed(old)).status_code == 404
+    assert anonymous.get(token_feed(new)).status_code == 200
+    assert anonymous.get(token_feed(new, key="NOSUCH")).status_code == 404
+    actors.viewer.is_active = False
+    actors.viewer.save()
+    assert anonymous.get(token_feed(new)).status_code == 404
+    actors.viewer.is_active = True
+    actors.viewer.save()
+    assert feed_token_revoke(user=actors.viewer)
+    assert not feed_token_revoke(user=actors.viewer)
+    assert anonymous.get(token_feed(new)).status_code == 404
+    assert anonymous.get(token_feed("nonsense")).status_code == 404
+
+
+@pytest.mark.django_db
+def test_feed_token_page_shows_regenerates_and_revokes(actors, feed_mail):
+    page = reverse("mailarchive:feed-token")
+    assert login_client(None).get(page).status_code == 302
+    client = client_for(actors, "viewer")
+    assert "You have no feed token." in client.get(page).content.decode()
+    client.post(page, {"action": "regenerate"})
+    token = FeedToken.objects.get(user=actors.viewer).token
+    shown = client.get(page).content.decode()
+    assert "http://testserver" + token_feed(token) in shown
+    client.post(page, {"action": "regenerate"})
+    assert FeedToken.objects.get(user=actors.viewer).token != token
+    client.post(page, {"action": "revoke"})
+    assert not FeedToken.objects.filter(user=actors.viewer).exists()

@@ -1,0 +1,309 @@
+"""Search: words and phrases, Japanese without spaces, filters, highlighting."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from types import SimpleNamespace
+
+import pytest
+from django.contrib.postgres.search import SearchQuery as PgSearchQuery
+from django.db import connection
+from django.urls import reverse
+
+from mailarchive import search as search_module
+from mailarchive.models import Message
+from mailarchive.search import (
+    MailSearch,
+    Order,
+    excerpt_around,
+    highlight,
+    messages_search,
+    query_parse,
+)
+from mailarchive.services import message_trash
+from spaces.models import Level
+from tests.conftest import client_for, login_client
+from tests.factories import SpaceFactory, SpacePermissionFactory
+from tests.mailarchive.test_views import BASE, PNG, ingest, raw_message
+
+
+def found(space, **kwargs) -> list[str]:
+    qs, _parsed = messages_search(
+        Message.objects.filter(space=space), MailSearch(**kwargs)
+    )
+    if "rank" not in qs.query.annotations:
+        qs = qs.order_by("-date", "-pk")
+    return [m.subject for m in qs]
+
+
+@pytest.fixture
+def corpus(actors):
+    space = actors.space
+    ingest(
+        space,
+        raw_message(
+            subject="Quarterly budget review",
+            msgid="budget@x",
+            body="Please find the numbers for the budget below.\n",
+            date=BASE,
+        ),
+    )
+    ingest(
+        space,
+        raw_message(
+            subject="Lunch on Friday",
+            msgid="lunch@x",
+            sender="Carol Cook <carol@example.org>",
+            body="Shall we meet at noon? The budget allows pizza.\n",
+            date=BASE + timedelta(days=1),
+            attachments=(("menu.png", "image/png", PNG),),
+        ),
+    )
+    ingest(
+        space,
+        raw_message(
+            subject="会議の予定について",
+            msgid="kaigi@x",
+            sender="山田 太郎 <yamada@example.jp>",
+            body="明日の定例会議は十時から第二会議室で行います。資料を準備してください。\n",
+            date=BASE + timedelta(days=2),
+        ),
+    )
+    ingest(
+        space,
+        raw_message(
+            subject="Release notes",
+            msgid="release@x",
+            body="The new release fixes the login bug.\n",
+            date=BASE + timedelta(days=3),
+            attachments=(("notes-2024.txt", "text/plain", b"details"),),
+        ),
+    )
+    return space
+
+
+@pytest.mark.django_db
+def test_words_phrases_negation_and_or(corpus):
+    assert found(corpus, text="budget") == [
+        "Lunch on Friday",
+        "Quarterly budget review",
+    ]
+    assert found(corpus, text='"budget review"') == ["Quarterly budget review"]
+    assert found(corpus, text="budget -pizza") == ["Quarterly budget review"]
+    assert found(corpus, text="pizza or login") == ["Release notes", "Lunch on Friday"]
+    assert found(corpus, text="nothing-like-this") == []
+
+
+@pytest.mark.django_db
+def test_senders_recipients_and_attachment_names_are_searched(corpus):
+    assert found(corpus, text="carol@example.org") == ["Lunch on Friday"]
+    assert found(corpus, text="notes-2024.txt") == ["Release notes"]
+    assert found(corpus, text="team@example.com")[0] == "Release notes"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("term", "subject"),
+    [
+        ("会議", "会議の予定について"),
+        ("定例会議", "会議の予定について"),
+        ("資料を準備", "会議の予定について"),
+        ("山田", "会議の予定について"),
+        ("予定 budget", None),
+    ],
+)
+def test_japanese_is_found_inside_text_without_spaces(corpus, term, subject):
+    assert found(corpus, text=term) == ([subject] if subject else [])
+
+
+@pytest.mark.django_db
+def test_the_japanese_corpus_message_is_found_by_a_word_of_its_body(actors, corpus_dir):
+    raw = (corpus_dir / "mimekit" / "messages" / "japanese.txt").read_bytes()
+    message = ingest(actors.space, raw)
+    words = [w for w in message.text_body.split() if len(w) >= 2]
+    assert words, "the Japanese corpus message has body text"
+    japanese = next(
+        (w for w in words if search_module._UNSPACED.search(w)),
+        None,
+    )
+    assert japanese is not None
+    piece = "".join(c for c in japanese if search_module._UNSPACED.match(c))[:3]
+    assert message.subject in found(actors.space, text=piece)
+
+
+@pytest.mark.django_db
+def test_filters_sender_dates_and_attachments(corpus):
+    assert found(corpus, sender="carol") == ["Lunch on Friday"]
+    assert found(corpus, sender="山田") == ["会議の予定について"]
+    day = (BASE + timedelta(days=1)).date()
+    assert found(corpus, date_from=day, date_to=day) == ["Lunch on Friday"]
+    assert found(corpus, date_from=day + timedelta(days=2)) == ["Release notes"]
+    assert found(corpus, has_attachment=True) == ["Release notes", "Lunch on Friday"]
+    assert found(corpus, text="budget", has_attachment=True) == ["Lunch on Friday"]
+
+
+@pytest.mark.django_db
+def test_relevance_puts_subject_matches_first(corpus):
+    newest = found(corpus, text="budget")
+    best = found(corpus, text="budget", order=Order.RELEVANCE)
+    assert newest[0] == "Lunch on Friday"
+    assert best[0] == "Quarterly budget review"
+
+
+@pytest.mark.django_db
+def test_trashed_messages_are_not_found(actors, corpus):
+    lunch = Message.objects.get(message_id="lunch@x")
+    message_trash(space=corpus, message_pk=lunch.pk, actor=actors.deleter)
+    assert found(corpus, text="budget") == ["Quarterly budget review"]
+
+
+@pytest.mark.django_db
+def test_sqlite_fallback_matches_every_term_as_a_substring(corpus, monkeypatch):
+    monkeypatch.setattr(search_module, "connection", SimpleNamespace(vendor="sqlite"))
+    assert found(corpus, text="BUDGET -pizza") == ["Quarterly budget review"]
+    assert found(corpus, text="会議") == ["会議の予定について"]
+    assert found(corpus, text="budget", order=Order.RELEVANCE) == [
+        "Lunch on Friday",
+        "Quarterly budget review",
+    ]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("lookup", "index"),
+    [
+        (
+            {
+                "search_vector": PgSearchQuery(
+                    "budget", search_type="websearch", config="simple"
+                )
+            },
+            "message_search_vector",
+        ),
+        ({"search_text__contains": "定例会議"}, "message_search_trgm"),
+    ],
+    ids=["words", "unspaced"],
+)
+def test_search_conditions_are_served_by_their_gin_indexes(corpus, lookup, index):
+    """The lookups ``messages_search`` uses can be answered from the GIN indexes
+    of migration 0003 (sequential scans are switched off so that the tiny test
+    table does not hide the plan)."""
+    sql, params = Message.objects.filter(**lookup).values("pk").query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_indexscan = off")
+        cursor.execute("EXPLAIN " + sql, params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert f"Bitmap Index Scan on {index}" in plan, plan
+
+
+def test_query_parse_splits_words_phrases_and_unspaced_terms():
+    parsed = query_parse('invoice "due date" -draft 請求書 or  -"見積 書"')
+    assert [(t.text, t.negated, t.phrase, t.unspaced) for t in parsed.terms] == [
+        ("invoice", False, False, False),
+        ("due date", False, True, False),
+        ("draft", True, False, False),
+        ("請求書", False, False, True),
+        ("見積 書", True, True, True),
+    ]
+    assert parsed.websearch == 'invoice "due date" -draft'
+    assert parsed.highlight_terms == ["invoice", "due date", "請求書"]
+    assert query_parse("or or").websearch == ""
+
+
+def test_highlight_escapes_first_then_marks():
+    text = '<script>alert("budget")</script> Budget & budgets <b>'
+    marked = str(highlight(text, ["budget", "<b>"]))
+    assert "<script>" not in marked
+    assert marked.count("<mark>") == 3
+    assert "<mark>&lt;b&gt;</mark>" in marked
+    assert "<mark>Budget</mark> &amp; budgets" in marked
+    assert str(highlight("会議室で会議", ["会議"])) == (
+        "<mark>会議</mark>室で<mark>会議</mark>"
+    )
+
+
+def test_excerpt_is_centred_on_the_first_match():
+    text = "word " * 200 + "needle <here> " + "tail " * 200
+    shown = str(excerpt_around(text, ["needle"], length=80))
+    assert shown.startswith("… ") and shown.endswith(" …")
+    assert "<mark>needle</mark> &lt;here&gt;" in shown
+    assert len(excerpt_around("short", ["x"])) == 5
+
+
+@pytest.mark.django_db
+def test_search_pages_highlight_and_respect_visibility(actors, corpus):
+    hidden = SpaceFactory(key="HIDDEN")
+    ingest(hidden, raw_message(subject="Secret budget", msgid="secret@x"))
+    other = SpaceFactory(key="OTHER", name="Other space")
+    SpacePermissionFactory(space=other, user=actors.viewer, level=Level.VIEW)
+    ingest(other, raw_message(subject="Other budget", msgid="other@x"))
+    client = client_for(actors, "viewer")
+    everywhere = client.get(reverse("mailarchive:search"), {"q": "budget"})
+    subjects = [h.message.subject for h in everywhere.context["results"].hits]
+    assert sorted(subjects) == [
+        "Lunch on Friday",
+        "Other budget",
+        "Quarterly budget review",
+    ]
+    body = everywhere.content.decode()
+    assert "Quarterly <mark>budget</mark> review" in body
+    assert "Other space" in body
+    only_other = client.get(
+        reverse("mailarchive:search"), {"q": "budget", "space": "OTHER"}
+    )
+    assert [h.message.subject for h in only_other.context["results"].hits] == [
+        "Other budget"
+    ]
+    forbidden = client.get(
+        reverse("mailarchive:search"), {"q": "budget", "space": "HIDDEN"}
+    )
+    assert forbidden.context["results"] is None
+    in_space = client.get(
+        reverse("mailarchive:space-search", kwargs={"key": "SALES"}), {"q": "会議"}
+    )
+    assert [h.message.subject for h in in_space.context["results"].hits] == [
+        "会議の予定について"
+    ]
+    assert "<mark>会議</mark>" in in_space.content.decode()
+
+
+@pytest.mark.django_db
+def test_anonymous_search_needs_a_public_space(actors, corpus):
+    assert login_client(None).get(reverse("mailarchive:search")).status_code == 302
+    public = SpaceFactory(key="OPEN", allow_anonymous=True)
+    ingest(public, raw_message(subject="Public budget", msgid="pub@x"))
+    response = login_client(None).get(reverse("mailarchive:search"), {"q": "budget"})
+    assert [h.message.subject for h in response.context["results"].hits] == [
+        "Public budget"
+    ]
+
+
+@pytest.mark.django_db
+def test_newest_first_results_page_by_cursor_and_relevance_is_bounded(actors):
+    for n in range(30):
+        ingest(
+            actors.space,
+            raw_message(
+                subject=f"Status {n:02d}",
+                msgid=f"status{n}@x",
+                date=BASE + timedelta(hours=n),
+            ),
+        )
+    client = client_for(actors, "viewer")
+    address = reverse("mailarchive:space-search", kwargs={"key": "SALES"})
+    first = client.get(address, {"q": "status"}).context["results"]
+    assert first.count == 30 and len(first.hits) == 25
+    second = client.get(
+        address, {"q": "status", "after": first.page.next_cursor}
+    ).context["results"]
+    subjects = [h.message.subject for h in first.hits + second.hits]
+    assert subjects == [f"Status {n:02d}" for n in reversed(range(30))]
+    assert second.page.next_cursor is None
+    ranked = client.get(address, {"q": "status", "order": "relevance"})
+    results = ranked.context["results"]
+    assert results.page_number == 1 and results.has_next_number
+    page2 = client.get(address, {"q": "status", "order": "relevance", "page": 2})
+    assert len(page2.context["results"].hits) == 5
+    bad = client.get(address, {"q": "status", "after": "not*a*cursor"})
+    assert bad.context["form"].errors
