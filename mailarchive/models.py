@@ -176,6 +176,82 @@ class MessageReference(models.Model):
         return f"{self.message_id} → {self.ref_id}"
 
 
+class ImportJob(models.Model):
+    """One import of an mbox or .eml file into a space, and what it stored.
+
+    The counters are committed together with the messages they count, so after
+    a crash they say exactly what is in the archive. ``checkpoint`` is the number
+    of entries of the file fully handled; a re-run skips those and continues.
+    ``lease_until`` is set while a worker runs the import, so that a second
+    delivery of the same task does not run it twice at once.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        SCANNING = "scanning", _("Scanning")
+        IMPORTING = "importing", _("Importing")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+
+    class Origin(models.TextChoices):
+        UPLOAD = "upload", _("Upload")
+        SERVER = "server", _("Server directory")
+        COMMAND = "command", _("Command line")
+
+    space = models.ForeignKey(
+        Space, on_delete=models.CASCADE, related_name="import_jobs"
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("requested by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    origin = models.CharField(_("origin"), max_length=16, choices=Origin.choices)
+    file_name = models.CharField(_("file"), max_length=255)
+    path = models.CharField(max_length=1000)
+    file_size = models.PositiveBigIntegerField(_("file size"), default=0)
+    delete_file_when_done = models.BooleanField(default=False)
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.QUEUED
+    )
+    total = models.PositiveIntegerField(_("messages in the file"), null=True)
+    checkpoint = models.PositiveIntegerField(default=0)
+    processed = models.PositiveIntegerField(_("processed"), default=0)
+    imported = models.PositiveIntegerField(_("imported"), default=0)
+    duplicates = models.PositiveIntegerField(_("duplicates"), default=0)
+    failed_to_parse = models.PositiveIntegerField(_("failed to parse"), default=0)
+    failed = models.PositiveIntegerField(_("not stored"), default=0)
+    errors = models.JSONField(_("messages not stored"), default=list, blank=True)
+    error = models.TextField(_("error"), blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(_("requested"), auto_now_add=True)
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("mail import")
+        verbose_name_plural = _("mail imports")
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["space", "-created_at"], name="import_space")]
+
+    def __str__(self) -> str:
+        return f"{self.file_name} → {self.space.key}"
+
+    def get_absolute_url(self) -> str:
+        return reverse(
+            "mbox:import-detail", kwargs={"key": self.space.key, "import_id": self.pk}
+        )
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (self.Status.DONE, self.Status.FAILED)
+
+
 class FeedToken(models.Model):
     """A user's secret for feed readers, which cannot log in.
 
