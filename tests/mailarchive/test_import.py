@@ -21,6 +21,7 @@ from mailarchive.imports import (
     import_job_rerunnable,
     mbox_import_run,
 )
+from mailarchive.imports import run as import_run
 from mailarchive.mbox import iter_mbox
 from mailarchive.models import ImportJob, Message
 from mailarchive.storage import blob_read
@@ -210,7 +211,7 @@ def test_unreadable_file_says_permission_denied(space, tmp_path, monkeypatch):
     def denied(path: Path):
         raise PermissionError(13, "Permission denied", str(path))
 
-    monkeypatch.setattr(imports, "open_mbox_source", denied)
+    monkeypatch.setattr(import_run, "open_mbox_source", denied)
     path = tmp_path / "secret.mbox"
     path.write_bytes(mbox_of(message("a")))
     job = run_import(space, path)
@@ -263,14 +264,14 @@ def test_oversized_message_is_listed_with_its_offset(space, tmp_path, settings):
 def test_an_error_storing_one_message_does_not_stop_the_import(
     space, tmp_path, monkeypatch
 ):
-    real = imports.message_ingest
+    real = import_run.message_ingest
 
     def flaky(*, space_id, raw, source):
         if b"Subject: poison" in raw:
             raise ValueError("cannot store this one")
         return real(space_id=space_id, raw=raw, source=source)
 
-    monkeypatch.setattr(imports, "message_ingest", flaky)
+    monkeypatch.setattr(import_run, "message_ingest", flaky)
     path = tmp_path / "poison.mbox"
     path.write_bytes(mbox_of(message("a"), message("poison"), message("c")))
     job = run_import(space, path)
@@ -285,8 +286,8 @@ def test_outage_mid_import_fails_with_exact_counts_and_rerun_continues(
     THEN the job fails and its counters say exactly what was committed (two
     batches); WHEN it is run again THEN it continues after its checkpoint and
     ends with every message once and no duplicate counted."""
-    monkeypatch.setattr(imports, "BATCH_MESSAGES", 3)
-    real = imports.message_ingest
+    monkeypatch.setattr(import_run, "BATCH_MESSAGES", 3)
+    real = import_run.message_ingest
     calls = {"n": 0}
 
     def failing(*, space_id, raw, source):
@@ -295,7 +296,7 @@ def test_outage_mid_import_fails_with_exact_counts_and_rerun_continues(
             raise OperationalError("server closed the connection unexpectedly")
         return real(space_id=space_id, raw=raw, source=source)
 
-    monkeypatch.setattr(imports, "message_ingest", failing)
+    monkeypatch.setattr(import_run, "message_ingest", failing)
     path = tmp_path / "ten.mbox"
     path.write_bytes(mbox_of(*(message(f"m{i}") for i in range(10))))
     job = run_import(space, path)
@@ -305,7 +306,7 @@ def test_outage_mid_import_fails_with_exact_counts_and_rerun_continues(
     assert Message.objects.filter(space=space).count() == 6
     assert import_job_rerunnable(job)
 
-    monkeypatch.setattr(imports, "message_ingest", real)
+    monkeypatch.setattr(import_run, "message_ingest", real)
     job = mbox_import_run(job.pk)
     assert job.status == ImportJob.Status.DONE
     assert (job.processed, job.imported, job.duplicates) == (10, 10, 0)
