@@ -7,6 +7,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
+    path("", include("mailarchive.import_urls")),
     path("", include("mailarchive.archive_urls")),
     path("", include("spaces.urls")),
 ]

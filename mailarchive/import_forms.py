@@ -1,0 +1,67 @@
+"""Forms of the mail import pages: a browser upload, a file from the server."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.core.files.uploadedfile import UploadedFile
+from django.template.defaultfilters import filesizeformat
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from .imports import (
+    ImportPathError,
+    import_check_head,
+    import_dir_files,
+    import_dir_resolve,
+)
+from .mbox import MboxFormatError
+
+# Enough of the start of a file to tell an mbox from a message from anything else.
+HEAD_BYTES = 65536
+
+
+class ImportUploadForm(forms.Form):
+    file = forms.FileField(
+        label=_("Mail file"),
+        help_text=_(
+            "An mbox file (.mbox), a gzip-compressed one (.mbox.gz) or a single "
+            "message (.eml)."
+        ),
+    )
+
+    def clean_file(self) -> UploadedFile:
+        """Refuse at once what is plainly no mail file; the import checks the rest."""
+        upload: UploadedFile = self.cleaned_data["file"]
+        head = upload.read(HEAD_BYTES)
+        upload.seek(0)
+        try:
+            import_check_head(head)
+        except MboxFormatError as e:
+            raise forms.ValidationError(
+                gettext("This file cannot be imported: %(reason)s."),
+                params={"reason": str(e)},
+                code="bad_file",
+            ) from e
+        return upload
+
+
+class ImportServerFileForm(forms.Form):
+    name = forms.ChoiceField(label=_("File on the server"))
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["name"].choices = [
+            (f.name, f"{f.name} ({filesizeformat(f.size)})") for f in import_dir_files()
+        ]
+
+    def clean_name(self) -> str:
+        name: str = self.cleaned_data["name"]
+        # The listing already leaves out what is outside; the path is resolved
+        # again here, when the import is queued and when it runs.
+        try:
+            import_dir_resolve(name)
+        except ImportPathError as e:
+            raise forms.ValidationError(str(e), code="bad_path") from e
+        return name
