@@ -1,0 +1,418 @@
+"""The interface shared by the POP3 and IMAP clients.
+
+A client is used as a context manager::
+
+    with open_client(settings) as client:
+        for listing in client.list_messages(): ...
+        for message in client.fetch(ids): ...   # archive each, commit
+        client.delete(archived_ids)
+
+Entering connects, verifies TLS, logs in and (IMAP) opens the folder; leaving
+always says goodbye and closes the socket. Every failure surfaces as a
+``MailClientError`` whose ``kind`` is a short code and whose text tells an
+administrator what to fix. Nothing here knows about Django.
+
+"Raw" always means the message bytes exactly as the server transmitted them
+(after undoing the protocol's own framing such as POP3 dot-stuffing). Servers
+send CRLF line endings, so a message stored with LF on the server arrives with
+CRLF; the archive keeps what arrived.
+"""
+
+from __future__ import annotations
+
+import abc
+import ast
+import contextlib
+import enum
+import re
+import socket
+import ssl
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Self
+
+from cryptography import x509
+
+PROTOCOLS = ("pop", "pops", "imap", "imaps")
+DEFAULT_PORTS = {"pop": 110, "pops": 995, "imap": 143, "imaps": 993}
+# OpenSSL verify codes for a certificate that does not name the host.
+_NAME_MISMATCH_CODES = frozenset({62, 64})
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """Where and how to reach one mail account. Validated on creation."""
+
+    protocol: str
+    host: str
+    port: int
+    username: str
+    password: str = field(repr=False)
+    folder: str = "INBOX"
+    starttls: bool = False
+    timeout: float = 30.0
+    allowed_hosts: tuple[str, ...] = ()
+    ca_file: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.protocol not in PROTOCOLS:
+            raise ValueError(
+                f"protocol must be one of {', '.join(PROTOCOLS)}, not {self.protocol!r}"
+            )
+        if self.starttls and self.protocol in ("pops", "imaps"):
+            raise ValueError(f"{self.protocol} is TLS from the start; no STARTTLS")
+        if not self.host.strip():
+            raise ValueError("host is empty")
+        if not 0 < self.port < 65536:
+            raise ValueError(f"port {self.port} is out of range")
+        if self.timeout <= 0:
+            raise ValueError("timeout must be positive")
+
+    @property
+    def uses_implicit_tls(self) -> bool:
+        return self.protocol in ("pops", "imaps")
+
+    @property
+    def server_hostname(self) -> str:
+        """The name the certificate must match: the host as the admin typed it."""
+        return self.host.strip().strip("[]").rstrip(".")
+
+    @property
+    def where(self) -> str:
+        host = self.server_hostname
+        return f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class ServerListing:
+    """A message on the server: its stable id and its size in bytes."""
+
+    server_id: str
+    size: int
+
+
+@dataclass(frozen=True)
+class ServerMessage:
+    """A message fetched from the server, raw bytes as transmitted."""
+
+    server_id: str
+    size: int
+    raw: bytes = field(repr=False)
+
+
+class ErrorKind(enum.StrEnum):
+    UNKNOWN_HOST = "unknown_host"
+    CONNECTION_REFUSED = "connection_refused"
+    CONNECTION_FAILED = "connection_failed"
+    TIMEOUT = "timeout"
+    CERTIFICATE_UNTRUSTED = "certificate_untrusted"
+    HOSTNAME_MISMATCH = "hostname_mismatch"
+    LOGIN_REJECTED = "login_rejected"
+    FOLDER_MISSING = "folder_missing"
+    BLOCKED_DESTINATION = "blocked_destination"
+    TLS_UNAVAILABLE = "tls_unavailable"
+    PROTOCOL_ERROR = "protocol_error"
+
+
+class MailClientError(Exception):
+    """A mail server could not be used; ``str()`` says what an admin can do."""
+
+    def __init__(self, kind: ErrorKind, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+def tls_context(settings: ConnectionSettings) -> ssl.SSLContext:
+    """Return a verifying TLS context: the system store plus ``ca_file``."""
+    context = ssl.create_default_context()
+    if settings.ca_file:
+        try:
+            context.load_verify_locations(cafile=settings.ca_file)
+        except (OSError, ssl.SSLError) as error:
+            raise MailClientError(
+                ErrorKind.CERTIFICATE_UNTRUSTED,
+                f"The CA bundle {settings.ca_file} cannot be loaded: {error}.",
+            ) from error
+    return context
+
+
+def unverified_context() -> ssl.SSLContext:
+    """A context that accepts any certificate.
+
+    Only for reading a rejected certificate so the error can describe it; no
+    credentials or mail ever travel over such a connection.
+    """
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def describe_certificate(der: bytes) -> str:
+    """Summarise a DER certificate: subject, issuer, names and expiry."""
+    cert = x509.load_der_x509_certificate(der)
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+        names = [*san.value.get_values_for_type(x509.DNSName)] + [
+            str(ip) for ip in san.value.get_values_for_type(x509.IPAddress)
+        ]
+    except x509.ExtensionNotFound:
+        names = []
+    return (
+        f"subject {cert.subject.rfc4514_string()}, "
+        f"issuer {cert.issuer.rfc4514_string()}, "
+        f"valid for {', '.join(names) or 'no alternative names'}, "
+        f"expires {cert.not_valid_after_utc:%Y-%m-%d}"
+    )
+
+
+def network_error(
+    error: BaseException,
+    settings: ConnectionSettings,
+    peer_certificate: Callable[[], bytes | None],
+) -> MailClientError | None:
+    """Translate a socket or TLS error; ``None`` if *error* is neither.
+
+    ``peer_certificate`` is called only for certificate failures, to describe
+    the certificate the server presented.
+    """
+    where = settings.where
+    if isinstance(error, ssl.SSLCertVerificationError):
+        der = peer_certificate()
+        seen = describe_certificate(der) if der else "certificate not retrievable"
+        if error.verify_code in _NAME_MISMATCH_CODES:
+            return MailClientError(
+                ErrorKind.HOSTNAME_MISMATCH,
+                f"The certificate of {where} is not valid for the name "
+                f"{settings.server_hostname!r} ({seen}). Use a host name the "
+                "certificate covers.",
+            )
+        return MailClientError(
+            ErrorKind.CERTIFICATE_UNTRUSTED,
+            f"The certificate of {where} is not trusted: {error.verify_message} "
+            f"({seen}). Install the issuing CA in the system trust store or the "
+            "CA bundle named by SSL_CERT_FILE.",
+        )
+    if isinstance(error, ssl.SSLError):
+        return MailClientError(
+            ErrorKind.PROTOCOL_ERROR,
+            f"The TLS handshake with {where} failed ({error.reason or error}). "
+            "Check that the protocol matches the port: IMAPS and POP3S speak TLS "
+            "from the start, IMAP and POP3 use STARTTLS.",
+        )
+    if isinstance(error, ConnectionRefusedError):
+        return MailClientError(
+            ErrorKind.CONNECTION_REFUSED,
+            f"{where} refused the connection. Check the host name and port and "
+            "that the mail server is running.",
+        )
+    if isinstance(error, TimeoutError):
+        return MailClientError(
+            ErrorKind.TIMEOUT,
+            f"{where} did not answer within {settings.timeout:g} seconds. Check "
+            "the host name, the port and any firewall in between.",
+        )
+    if isinstance(error, socket.gaierror):
+        return MailClientError(
+            ErrorKind.UNKNOWN_HOST,
+            f"The mail server name {settings.server_hostname!r} cannot be "
+            f"resolved ({error.strerror}).",
+        )
+    if isinstance(error, OSError):
+        return MailClientError(
+            ErrorKind.CONNECTION_FAILED,
+            f"The connection to {where} failed: {error.strerror or error}.",
+        )
+    return None
+
+
+def server_text(value: object) -> str:
+    """Render a server response (often bytes, or text holding a bytes repr,
+    as imaplib produces) as plain words for an error message."""
+    if isinstance(value, BaseException) and value.args:
+        value = value.args[0]
+    if isinstance(value, bytes):
+        text = value.decode("utf-8", "replace")
+    else:
+        text = _BYTES_REPR.sub(_unrepr, str(value))
+    return text.strip().removeprefix("-ERR").strip().rstrip(".")
+
+
+_BYTES_REPR = re.compile(r"(?<!\w)b'(?:[^'\\]|\\.)*'" r'|(?<!\w)b"(?:[^"\\]|\\.)*"')
+
+
+def _unrepr(match: re.Match[str]) -> str:
+    try:
+        value = ast.literal_eval(match.group(0))
+    except (ValueError, SyntaxError):
+        return match.group(0)
+    return value.decode("utf-8", "replace")
+
+
+# Response codes (RFC 3206 for POP3, RFC 5530 for IMAP) saying a login failed
+# for a passing reason, not because of the credentials.
+_TEMPORARY_CODES = ("[IN-USE]", "[SYS/TEMP]", "[UNAVAILABLE]", "[INUSE]")
+
+
+def login_error(settings: ConnectionSettings, error: Exception) -> MailClientError:
+    """The error for a refused login, telling bad credentials from a busy server."""
+    text = server_text(error)
+    if any(code in text.upper() for code in _TEMPORARY_CODES):
+        return MailClientError(
+            ErrorKind.PROTOCOL_ERROR,
+            f"{settings.where} cannot open the mailbox of {settings.username!r} "
+            f"right now ({text}). This is usually temporary, for example while "
+            "another session holds the mailbox; the next poll tries again.",
+        )
+    return MailClientError(
+        ErrorKind.LOGIN_REJECTED,
+        f"{settings.where} rejected the login of {settings.username!r} "
+        f"({text}). Check the user name and password.",
+    )
+
+
+def peer_certificate_implicit_tls(address: str, port: int, timeout: float) -> bytes:
+    """Return the DER certificate a TLS-from-the-start server presents."""
+    with (
+        socket.create_connection((address, port), timeout=timeout) as sock,
+        unverified_context().wrap_socket(sock) as tls,
+    ):
+        der = tls.getpeercert(binary_form=True)
+    if der is None:
+        raise ssl.SSLError("no peer certificate")
+    return der
+
+
+class MailClient(abc.ABC):
+    """One logged-in session with a mail server (POP3 or IMAP).
+
+    Server ids are stable across sessions: POP3 UIDLs, IMAP
+    ``"<uidvalidity>:<uid>"``. Ids the server does not (or no longer) hold are
+    skipped by ``fetch`` and ``delete``.
+    """
+
+    def __init__(self, settings: ConnectionSettings) -> None:
+        self.settings = settings
+        self._address: str | None = None
+        # Set once the connection is in an unknown state; then the session is
+        # closed without a goodbye, which could only wait for another timeout.
+        self._broken = False
+
+    def __enter__(self) -> Self:
+        self._broken = False
+        self._address = None
+        try:
+            with self._errors():
+                self._open()
+        except BaseException:
+            self._abort()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """Log out and close; raise ``MailClientError`` if a clean goodbye failed.
+
+        After an error inside the block the goodbye is still attempted (POP3
+        commits deletions only then) but its own failure is not raised.
+        """
+        try:
+            if not self._broken:
+                if exc_type is None:
+                    with self._errors():
+                        self._logout()
+                else:
+                    with contextlib.suppress(Exception):
+                        self._logout()
+        finally:
+            self._abort()
+
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        """Turn library and socket errors into ``MailClientError``."""
+        try:
+            yield
+        except MailClientError:
+            raise
+        except Exception as error:
+            translated = network_error(error, self.settings, self._peer_certificate)
+            if translated is None:
+                translated = self._protocol_error(error)
+            if translated is None:
+                raise
+            if translated.kind not in (
+                ErrorKind.LOGIN_REJECTED,
+                ErrorKind.FOLDER_MISSING,
+            ):
+                self._broken = True
+            raise translated from error
+
+    def _connect_each(
+        self, addresses: Sequence[str], connect: Callable[[str], None]
+    ) -> None:
+        """Call *connect* with each address (already vetted) until one works."""
+        for index, address in enumerate(addresses):
+            self._address = address
+            try:
+                connect(address)
+                return
+            except ssl.SSLError:
+                raise
+            except OSError:
+                # Another address of the same name may be reachable.
+                if index == len(addresses) - 1:
+                    raise
+
+    def _peer_certificate(self) -> bytes | None:
+        if self._address is None:
+            return None
+        try:
+            if self.settings.uses_implicit_tls:
+                return peer_certificate_implicit_tls(
+                    self._address, self.settings.port, self.settings.timeout
+                )
+            return self._starttls_peer_certificate(self._address)
+        except Exception:
+            return None
+
+    @abc.abstractmethod
+    def _open(self) -> None:
+        """Forget any earlier session, then connect, secure the connection,
+        log in and open the mailbox."""
+
+    @abc.abstractmethod
+    def _logout(self) -> None:
+        """Say goodbye to the server (POP3 QUIT commits deletions)."""
+
+    @abc.abstractmethod
+    def _abort(self) -> None:
+        """Close the socket without a word. Safe to call repeatedly."""
+
+    @abc.abstractmethod
+    def _protocol_error(self, error: Exception) -> MailClientError | None:
+        """Translate an error of the protocol library, ``None`` if unknown."""
+
+    @abc.abstractmethod
+    def _starttls_peer_certificate(self, address: str) -> bytes | None:
+        """Read the certificate offered after STARTTLS, without verifying it."""
+
+    @abc.abstractmethod
+    def message_count(self) -> int:
+        """Return how many messages the mailbox holds now."""
+
+    @abc.abstractmethod
+    def list_messages(self) -> list[ServerListing]:
+        """Return every message in the mailbox, oldest first."""
+
+    @abc.abstractmethod
+    def fetch(self, server_ids: Sequence[str]) -> Iterator[ServerMessage]:
+        """Yield the named messages one at a time, without marking them read."""
+
+    @abc.abstractmethod
+    def delete(self, server_ids: Sequence[str]) -> None:
+        """Delete exactly the named messages from the server."""

@@ -1,0 +1,325 @@
+"""IMAP and IMAPS client over ``imapclient``.
+
+Server ids are ``"<uidvalidity>:<uid>"`` of the configured folder. When the
+server changes the folder's UIDVALIDITY every id changes with it; ids of an
+older generation are never fetched or deleted (they might name other
+messages now).
+
+Messages are fetched with ``BODY.PEEK[]`` so they stay unread, and deletion
+expunges exactly the named UIDs: with UIDPLUS through ``UID EXPUNGE``; without
+it, messages someone else had flagged ``\\Deleted`` are unflagged for the
+moment of the EXPUNGE and flagged again afterwards. The folder is never
+CLOSEd, which would expunge every flagged message.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import imaplib
+import socket
+import ssl
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from imapclient import DELETED, IMAPClient
+from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
+
+from accounts.clients.base import (
+    ConnectionSettings,
+    ErrorKind,
+    MailClient,
+    MailClientError,
+    ServerListing,
+    ServerMessage,
+    login_error,
+    network_error,
+    server_text,
+    tls_context,
+    unverified_context,
+)
+from accounts.clients.guard import check_destination
+
+# Bounds for one FETCH: few enough bytes to hold in memory, few enough UIDs
+# to stay far below servers' command line limits.
+FETCH_MAX_MESSAGES = 50
+FETCH_MAX_BYTES = 16 * 1024 * 1024
+UID_CHUNK = 500
+_BODY = b"BODY[]"
+_SIZE = b"RFC822.SIZE"
+
+
+class _IMAP4(imaplib.IMAP4):
+    """``imaplib.IMAP4`` connected to a vetted address.
+
+    ``host`` stays the typed name, which STARTTLS verifies the certificate
+    against; the TCP connection goes to ``address``.
+    """
+
+    def __init__(self, host: str, address: str, port: int, timeout: float) -> None:
+        self._address = address
+        super().__init__(host, port, timeout)
+
+    def _create_socket(self, timeout: float | None) -> socket.socket:
+        return socket.create_connection((self._address, self.port), timeout)
+
+
+class _IMAP4TLS(_IMAP4):
+    """``_IMAP4`` with TLS from the start, verified against ``host``."""
+
+    def __init__(
+        self,
+        host: str,
+        address: str,
+        port: int,
+        timeout: float,
+        context: ssl.SSLContext,
+    ) -> None:
+        self._context = context
+        super().__init__(host, address, port, timeout)
+
+    def _create_socket(self, timeout: float | None) -> socket.socket:
+        sock = super()._create_socket(timeout)
+        try:
+            return self._context.wrap_socket(sock, server_hostname=self.host)
+        except BaseException:
+            sock.close()
+            raise
+
+
+class _IMAPClient(IMAPClient):
+    """``IMAPClient`` whose transport connects to a vetted address."""
+
+    def __init__(
+        self,
+        host: str,
+        address: str,
+        port: int,
+        implicit_tls: bool,
+        context: ssl.SSLContext | None,
+        timeout: float,
+    ) -> None:
+        self._address = address
+        super().__init__(
+            host, port=port, ssl=implicit_tls, ssl_context=context, timeout=timeout
+        )
+
+    def _create_IMAP4(self) -> imaplib.IMAP4:
+        connect_timeout = self._timeout.connect
+        if self.ssl:
+            return _IMAP4TLS(
+                self.host, self._address, self.port, connect_timeout, self.ssl_context
+            )
+        return _IMAP4(self.host, self._address, self.port, connect_timeout)
+
+
+def _chunks(items: Sequence[int], size: int) -> Iterator[list[int]]:
+    for start in range(0, len(items), size):
+        yield list(items[start : start + size])
+
+
+class IMAPMailClient(MailClient):
+    """An IMAP/IMAPS session on one folder; see the module docstring."""
+
+    def __init__(self, settings: ConnectionSettings) -> None:
+        super().__init__(settings)
+        self._client: _IMAPClient | None = None
+        self._sizes: dict[int, int] = {}
+        self.uidvalidity: int | None = None
+
+    @property
+    def _connection(self) -> _IMAPClient:
+        if self._client is None:
+            raise RuntimeError("not connected; use the client in a with block")
+        return self._client
+
+    def _open(self) -> None:
+        self._sizes = {}
+        self.uidvalidity = None
+        settings = self.settings
+        addresses = check_destination(
+            settings.host, settings.port, settings.allowed_hosts
+        )
+        context = (
+            tls_context(settings)
+            if settings.uses_implicit_tls or settings.starttls
+            else None
+        )
+
+        def connect(address: str) -> None:
+            self._client = _IMAPClient(
+                settings.server_hostname,
+                address,
+                settings.port,
+                settings.uses_implicit_tls,
+                context,
+                settings.timeout,
+            )
+
+        self._connect_each(addresses, connect)
+        client = self._connection
+        if settings.starttls:
+            if not client.has_capability("STARTTLS"):
+                raise MailClientError(
+                    ErrorKind.TLS_UNAVAILABLE,
+                    f"{settings.where} does not offer STARTTLS. Use IMAPS or ask "
+                    "the mail provider to enable TLS.",
+                )
+            client.starttls(context)
+        try:
+            client.login(settings.username, settings.password)
+        except LoginError as error:
+            raise login_error(settings, error) from error
+        try:
+            selected = client.select_folder(settings.folder)
+        except IMAPClientError as error:
+            if isinstance(error, IMAPClientAbortError) or client.folder_exists(
+                settings.folder
+            ):
+                raise
+            raise MailClientError(
+                ErrorKind.FOLDER_MISSING,
+                f"The folder {settings.folder!r} does not exist for "
+                f"{settings.username!r} on {settings.where}.",
+            ) from error
+        self.uidvalidity = int(selected[b"UIDVALIDITY"])
+
+    def _logout(self) -> None:
+        if self._client is not None:
+            # LOGOUT, never CLOSE: CLOSE would expunge every \Deleted message.
+            self._client.logout()
+            self._client = None
+
+    def _abort(self) -> None:
+        if self._client is not None:
+            client, self._client = self._client, None
+            with contextlib.suppress(Exception):
+                client.shutdown()
+
+    def _protocol_error(self, error: Exception) -> MailClientError | None:
+        if not isinstance(error, IMAPClientError):
+            return None
+        # imaplib reports socket failures while sending as "abort" errors.
+        cause = error.__cause__ or error.__context__
+        if isinstance(error, IMAPClientAbortError) and cause is not None:
+            translated = network_error(cause, self.settings, lambda: None)
+            if translated is not None:
+                return translated
+        return MailClientError(
+            ErrorKind.PROTOCOL_ERROR,
+            f"{self.settings.where} answered with an error: {server_text(error)}.",
+        )
+
+    def _starttls_peer_certificate(self, address: str) -> bytes | None:
+        settings = self.settings
+        connection = _IMAP4(
+            settings.server_hostname, address, settings.port, settings.timeout
+        )
+        try:
+            connection.starttls(unverified_context())
+            return connection.sock.getpeercert(binary_form=True)
+        finally:
+            connection.shutdown()
+
+    def _own_uids(self, server_ids: Sequence[str]) -> list[int]:
+        """UIDs of the ids that belong to the current UIDVALIDITY, in order."""
+        uids: list[int] = []
+        for server_id in server_ids:
+            validity, separator, uid = server_id.partition(":")
+            if not separator or not validity.isdigit() or not uid.isdigit():
+                raise ValueError(f"not an IMAP server id: {server_id!r}")
+            if int(validity) == self.uidvalidity and int(uid) not in uids:
+                uids.append(int(uid))
+        return uids
+
+    def _server_id(self, uid: int) -> str:
+        return f"{self.uidvalidity}:{uid}"
+
+    def message_count(self) -> int:
+        """Return how many messages the folder holds now."""
+        with self._errors():
+            status: dict[bytes, Any] = self._connection.folder_status(
+                self.settings.folder, [b"MESSAGES"]
+            )
+        return int(status[b"MESSAGES"])
+
+    def list_messages(self) -> list[ServerListing]:
+        """Return every message in the folder in UID order."""
+        with self._errors():
+            uids = self._connection.search("ALL")
+            self._sizes = {}
+            for chunk in _chunks(sorted(uids), UID_CHUNK):
+                response = self._connection.fetch(chunk, [_SIZE])
+                for uid, data in response.items():
+                    if _SIZE in data:
+                        self._sizes[int(uid)] = int(data[_SIZE])
+        return [
+            ServerListing(server_id=self._server_id(uid), size=size)
+            for uid, size in sorted(self._sizes.items())
+        ]
+
+    def _fetch_groups(self, uids: list[int]) -> Iterator[list[int]]:
+        group: list[int] = []
+        group_bytes = 0
+        for uid in uids:
+            size = self._sizes.get(uid, FETCH_MAX_BYTES)
+            if group and (
+                len(group) >= FETCH_MAX_MESSAGES or group_bytes + size > FETCH_MAX_BYTES
+            ):
+                yield group
+                group, group_bytes = [], 0
+            group.append(uid)
+            group_bytes += size
+        if group:
+            yield group
+
+    def fetch(self, server_ids: Sequence[str]) -> Iterator[ServerMessage]:
+        """Yield the named messages in the order given, leaving them unread.
+
+        Several small messages share one FETCH command; at most one command's
+        worth is held in memory. Ids of another UIDVALIDITY or no longer on the
+        server are skipped. Raises ``ValueError`` for a malformed id.
+        """
+        for group in self._fetch_groups(self._own_uids(server_ids)):
+            with self._errors():
+                response = self._connection.fetch(group, ["BODY.PEEK[]"])
+            for uid in group:
+                data = response.get(uid)
+                if data is None or _BODY not in data:
+                    continue
+                raw = bytes(data[_BODY])
+                yield ServerMessage(
+                    server_id=self._server_id(uid), size=len(raw), raw=raw
+                )
+
+    def delete(self, server_ids: Sequence[str]) -> None:
+        """Flag the named messages ``\\Deleted`` and expunge exactly those.
+
+        Safe to re-run: unknown ids and ids of another UIDVALIDITY are skipped.
+        """
+        uids = self._own_uids(server_ids)
+        if not uids:
+            return
+        client = self._connection
+        with self._errors():
+            for chunk in _chunks(uids, UID_CHUNK):
+                client.add_flags(chunk, [DELETED], silent=True)
+            if client.has_capability("UIDPLUS"):
+                for chunk in _chunks(uids, UID_CHUNK):
+                    client.uid_expunge(chunk)
+                return
+            self._expunge_without_uidplus(set(uids))
+
+    def _expunge_without_uidplus(self, uids: set[int]) -> None:
+        # A plain EXPUNGE removes every \Deleted message, so messages flagged
+        # by someone else are unflagged around it. Another client flagging a
+        # message during these few commands can still lose it; servers with
+        # UIDPLUS are not affected.
+        client = self._connection
+        others = sorted(set(client.search(["DELETED"])) - uids)
+        for chunk in _chunks(others, UID_CHUNK):
+            client.remove_flags(chunk, [DELETED], silent=True)
+        try:
+            client.expunge()
+        finally:
+            for chunk in _chunks(others, UID_CHUNK):
+                client.add_flags(chunk, [DELETED], silent=True)

@@ -1,0 +1,285 @@
+"""POP3 and POP3S client over ``poplib``.
+
+Server ids are the server's UIDLs. A server without UIDL gets ids of the form
+``sha256:<hex digest of the raw message>``; computing them downloads every
+message once while listing, and identical messages share one id (``delete``
+then removes every copy, which is right because they are the same message).
+
+Deletion in POP3 happens at QUIT: ``delete`` only marks messages, and the
+server removes them when the session ends cleanly. Callers must treat a
+delete as done only after the ``with`` block exits without an exception; a
+session that breaks off leaves every message on the server.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import poplib
+import socket
+import ssl
+from collections.abc import Iterator, Sequence
+
+from accounts.clients.base import (
+    ConnectionSettings,
+    ErrorKind,
+    MailClient,
+    MailClientError,
+    ServerListing,
+    ServerMessage,
+    login_error,
+    server_text,
+    tls_context,
+    unverified_context,
+)
+from accounts.clients.guard import check_destination
+
+# RETR is read in pieces of this size, so no line length limit applies.
+_CHUNK = 1 << 20
+_STATUS_LIMIT = 8192
+
+
+class _POP3Connection(poplib.POP3):
+    """``poplib.POP3`` connected to a vetted address.
+
+    TLS (implicit or via STLS) is verified against ``host``, the name the admin
+    typed, while the TCP connection goes to ``address``.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        address: str,
+        port: int,
+        timeout: float,
+        implicit_tls: ssl.SSLContext | None,
+    ) -> None:
+        self._address = address
+        self._implicit_tls = implicit_tls
+        self._opened: socket.socket | None = None
+        try:
+            super().__init__(host, port, timeout)
+        except BaseException:
+            # poplib leaves the socket open when the greeting fails.
+            if self._opened is not None:
+                self._opened.close()
+            raise
+
+    def _create_socket(self, timeout: float) -> socket.socket:
+        sock = socket.create_connection((self._address, self.port), timeout)
+        self._opened = sock
+        if self._implicit_tls is None:
+            return sock
+        try:
+            tls = self._implicit_tls.wrap_socket(sock, server_hostname=self.host)
+        except BaseException:
+            sock.close()
+            raise
+        self._opened = tls
+        return tls
+
+    def retr_raw(self, which: int) -> bytes:
+        """RETR a message and return its bytes exactly as sent, un-dot-stuffed.
+
+        ``poplib.retr`` splits lines and drops their endings; this keeps them.
+        """
+        self.sock.sendall(b"RETR %d\r\n" % which)
+        status = self.file.readline(_STATUS_LIMIT)
+        if not status:
+            raise poplib.error_proto("-ERR connection closed")
+        if not status.startswith(b"+OK"):
+            raise poplib.error_proto(status.rstrip(b"\r\n"))
+        parts: list[bytes] = []
+        at_line_start = True
+        while True:
+            chunk = self.file.readline(_CHUNK)
+            if not chunk:
+                raise poplib.error_proto("-ERR connection closed during RETR")
+            if at_line_start:
+                if chunk in (b".\r\n", b".\n"):
+                    break
+                if chunk.startswith(b"."):
+                    chunk = chunk[1:]
+            parts.append(chunk)
+            at_line_start = chunk.endswith(b"\n")
+        return b"".join(parts)
+
+
+class POP3Client(MailClient):
+    """A POP3/POP3S session; see the module docstring for ids and deletion."""
+
+    def __init__(self, settings: ConnectionSettings) -> None:
+        super().__init__(settings)
+        self._pop: _POP3Connection | None = None
+        self._numbers: dict[str, list[int]] | None = None
+        self._sizes: dict[str, int] = {}
+        self._marked: set[int] = set()
+        self.has_uidl: bool | None = None
+
+    @property
+    def _connection(self) -> _POP3Connection:
+        if self._pop is None:
+            raise RuntimeError("not connected; use the client in a with block")
+        return self._pop
+
+    def _open(self) -> None:
+        # Message numbers and marks belong to one session only.
+        self._numbers = None
+        self._sizes = {}
+        self._marked = set()
+        settings = self.settings
+        addresses = check_destination(
+            settings.host, settings.port, settings.allowed_hosts
+        )
+        context = (
+            tls_context(settings)
+            if settings.uses_implicit_tls or settings.starttls
+            else None
+        )
+
+        def connect(address: str) -> None:
+            self._pop = _POP3Connection(
+                settings.server_hostname,
+                address,
+                settings.port,
+                settings.timeout,
+                context if settings.uses_implicit_tls else None,
+            )
+
+        self._connect_each(addresses, connect)
+        if settings.starttls:
+            try:
+                capabilities = self._connection.capa()
+            except poplib.error_proto:
+                capabilities = {}
+            if "STLS" not in capabilities:
+                raise MailClientError(
+                    ErrorKind.TLS_UNAVAILABLE,
+                    f"{settings.where} does not offer STARTTLS (STLS). Use POP3S "
+                    "or ask the mail provider to enable TLS.",
+                )
+            self._connection.stls(context)
+        try:
+            self._connection.user(settings.username)
+            self._connection.pass_(settings.password)
+        except poplib.error_proto as error:
+            raise login_error(settings, error) from error
+
+    def _logout(self) -> None:
+        if self._pop is not None:
+            self._pop.quit()
+            self._pop = None
+
+    def _abort(self) -> None:
+        if self._pop is not None:
+            pop, self._pop = self._pop, None
+            with contextlib.suppress(OSError):
+                pop.close()
+
+    def _protocol_error(self, error: Exception) -> MailClientError | None:
+        if isinstance(error, poplib.error_proto):
+            return MailClientError(
+                ErrorKind.PROTOCOL_ERROR,
+                f"{self.settings.where} answered with an error: {server_text(error)}.",
+            )
+        return None
+
+    def _starttls_peer_certificate(self, address: str) -> bytes | None:
+        settings = self.settings
+        connection = _POP3Connection(
+            settings.server_hostname, address, settings.port, settings.timeout, None
+        )
+        try:
+            connection.stls(unverified_context())
+            return connection.sock.getpeercert(binary_form=True)
+        finally:
+            connection.close()
+
+    def message_count(self) -> int:
+        """Return how many messages the maildrop holds (minus marked ones)."""
+        with self._errors():
+            count, _size = self._connection.stat()
+        return count
+
+    def list_messages(self) -> list[ServerListing]:
+        """Return one listing per server id, in message-number order."""
+        with self._errors():
+            self._numbers = self._index()
+        return [
+            ServerListing(server_id=server_id, size=self._sizes[server_id])
+            for server_id in self._numbers
+        ]
+
+    def _index(self) -> dict[str, list[int]]:
+        pop = self._connection
+        _response, lines, _octets = pop.list()
+        sizes = {}
+        for line in lines:
+            number, size = line.split()[:2]
+            sizes[int(number)] = int(size)
+        uidls = self._uidls()
+        numbers: dict[str, list[int]] = {}
+        self._sizes = {}
+        for number in sorted(sizes):
+            if number in self._marked:
+                continue
+            if uidls is not None:
+                server_id = uidls.get(number)
+                if server_id is None:
+                    continue
+            else:
+                server_id = "sha256:" + hashlib.sha256(pop.retr_raw(number)).hexdigest()
+            numbers.setdefault(server_id, []).append(number)
+            self._sizes.setdefault(server_id, sizes[number])
+        return numbers
+
+    def _uidls(self) -> dict[int, str] | None:
+        if self.has_uidl is False:
+            return None
+        try:
+            _response, lines, _octets = self._connection.uidl()
+        except poplib.error_proto:
+            self.has_uidl = False
+            return None
+        self.has_uidl = True
+        uidls = {}
+        for line in lines:
+            number, uidl = line.split()[:2]
+            uidls[int(number)] = uidl.decode("latin-1")
+        return uidls
+
+    def _known_numbers(self) -> dict[str, list[int]]:
+        if self._numbers is None:
+            with self._errors():
+                self._numbers = self._index()
+        return self._numbers
+
+    def fetch(self, server_ids: Sequence[str]) -> Iterator[ServerMessage]:
+        """Yield each named message (RETR; POP3 has no read flag to disturb).
+
+        Ids not in the maildrop, or already marked for deletion, are skipped.
+        """
+        numbers = self._known_numbers()
+        for server_id in server_ids:
+            candidates = [
+                n for n in numbers.get(server_id, []) if n not in self._marked
+            ]
+            if not candidates:
+                continue
+            with self._errors():
+                raw = self._connection.retr_raw(candidates[0])
+            yield ServerMessage(server_id=server_id, size=len(raw), raw=raw)
+
+    def delete(self, server_ids: Sequence[str]) -> None:
+        """Mark the named messages for deletion; the server removes them at QUIT.
+
+        Safe to re-run: already marked and unknown ids are skipped.
+        """
+        numbers = self._known_numbers()
+        for server_id in server_ids:
+            for number in numbers.get(server_id, []):
+                if number in self._marked:
+                    continue
+                with self._errors():
+                    self._connection.dele(number)
+                self._marked.add(number)

@@ -1,0 +1,217 @@
+"""Every failure surfaces as a MailClientError with a kind and words to act on."""
+
+from __future__ import annotations
+
+import re
+import socket
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from accounts.clients import ConnectionSettings, ErrorKind, MailClientError, open_client
+from tests.accounts.clients.conftest import (
+    VARIANTS,
+    MakeSettings,
+    ScriptedServer,
+    imap_without_starttls,
+    pop3_without_uidl,
+)
+from tests.dovecot import CA_SUBJECT, SERVER_NAME
+
+TLS_VARIANTS = ["imaps", "imap+starttls", "pops", "pop+starttls"]
+
+
+def fails_with(kind: ErrorKind, settings: ConnectionSettings) -> MailClientError:
+    """Open a session with *settings*, expecting it to fail with *kind*."""
+    with pytest.raises(MailClientError) as caught, open_client(settings):
+        pass
+    assert caught.value.kind == kind, str(caught.value)
+    return caught.value
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A port whose socket accepts connections but never says a word."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        yield listener.getsockname()[1]
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A loopback port nobody listens on."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_wrong_password_is_login_rejected(
+    make_settings: MakeSettings, variant: str
+) -> None:
+    protocol, starttls = VARIANTS[variant]
+    settings = make_settings(protocol, starttls=starttls, password="not-the-password")
+    error = fails_with(ErrorKind.LOGIN_REJECTED, settings)
+    assert f"login of {settings.username!r}" in str(error)
+    assert "not-the-password" not in str(error)
+    # The server's words, not a Python rendering of the bytes it sent.
+    assert re.search(r" \(\[AUTH[A-Z]*\] Authentication failed\)\. ", str(error))
+
+
+@pytest.mark.parametrize("protocol", ["imap", "pop"])
+def test_refused_port_is_connection_refused(
+    make_settings: MakeSettings, closed_port: int, protocol: str
+) -> None:
+    settings = make_settings(protocol, port=closed_port)
+    error = fails_with(ErrorKind.CONNECTION_REFUSED, settings)
+    assert f"127.0.0.1:{closed_port}" in str(error)
+
+
+@pytest.mark.parametrize("protocol", ["imap", "imaps", "pop", "pops"])
+def test_server_that_never_answers_is_a_timeout(
+    make_settings: MakeSettings, silent_port: int, protocol: str
+) -> None:
+    settings = make_settings(protocol, port=silent_port, timeout=0.3)
+    error = fails_with(ErrorKind.TIMEOUT, settings)
+    assert "0.3 seconds" in str(error)
+
+
+@pytest.mark.parametrize("variant", TLS_VARIANTS)
+def test_certificate_from_an_unknown_ca_is_untrusted(
+    make_settings: MakeSettings, variant: str
+) -> None:
+    """GIVEN the client does not know the fixture's CA
+    THEN the connection is refused and the error names the certificate's
+    subject and issuer (read over a second, credential-free connection)."""
+    protocol, starttls = VARIANTS[variant]
+    settings = make_settings(protocol, starttls=starttls, ca_file=None)
+    error = fails_with(ErrorKind.CERTIFICATE_UNTRUSTED, settings)
+    assert f"CN={SERVER_NAME}" in str(error)
+    assert f"CN={CA_SUBJECT}" in str(error)
+
+
+@pytest.mark.parametrize("variant", TLS_VARIANTS)
+def test_name_the_certificate_does_not_cover_is_a_hostname_mismatch(
+    make_settings: MakeSettings,
+    static_dns: Callable[[str, str], None],
+    variant: str,
+) -> None:
+    """GIVEN a name that resolves to the server's address but is not in its
+    certificate (which covers localhost and 127.0.0.1 only)
+    THEN verification against the typed name fails."""
+    static_dns("mail.example.test", "127.0.0.1")
+    protocol, starttls = VARIANTS[variant]
+    settings = make_settings(
+        protocol,
+        starttls=starttls,
+        host="mail.example.test",
+        allowed_hosts=("mail.example.test",),
+    )
+    error = fails_with(ErrorKind.HOSTNAME_MISMATCH, settings)
+    assert "'mail.example.test'" in str(error)
+    assert "localhost, 127.0.0.1" in str(error)
+
+
+def test_missing_ca_bundle_is_reported(make_settings: MakeSettings) -> None:
+    settings = make_settings("imaps", ca_file="/nonexistent/ca.pem")
+    error = fails_with(ErrorKind.CERTIFICATE_UNTRUSTED, settings)
+    assert "/nonexistent/ca.pem" in str(error)
+
+
+def test_tls_client_on_a_plain_port_is_a_protocol_error(
+    make_settings: MakeSettings, dovecot: object
+) -> None:
+    settings = make_settings("imaps", port=make_settings("imap").port)
+    error = fails_with(ErrorKind.PROTOCOL_ERROR, settings)
+    assert "TLS" in str(error)
+
+
+def test_missing_folder(make_settings: MakeSettings) -> None:
+    error = fails_with(ErrorKind.FOLDER_MISSING, make_settings("imaps", folder="Nope"))
+    assert "'Nope'" in str(error)
+
+
+def test_unresolvable_name_is_unknown_host(make_settings: MakeSettings) -> None:
+    fails_with(
+        ErrorKind.UNKNOWN_HOST, make_settings("imaps", host="no-such-host.invalid")
+    )
+
+
+@pytest.mark.parametrize("protocol", ["imap", "pop"])
+def test_loopback_without_allow_list_is_blocked(
+    make_settings: MakeSettings, protocol: str
+) -> None:
+    error = fails_with(
+        ErrorKind.BLOCKED_DESTINATION, make_settings(protocol, allowed_hosts=())
+    )
+    assert "MAILARCHIVE_ALLOWED_MAIL_HOSTS" in str(error)
+
+
+def test_pop3_starttls_not_offered(
+    make_settings: MakeSettings,
+    scripted_server: Callable[..., ScriptedServer],
+) -> None:
+    server = scripted_server(pop3_without_uidl([]))
+    settings = make_settings("pop", starttls=True, port=server.port)
+    fails_with(ErrorKind.TLS_UNAVAILABLE, settings)
+    assert not any(line.startswith(("USER", "PASS")) for line in server.received)
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        b"-ERR [IN-USE] Mailbox is locked by another POP3 session.",
+        b"-ERR [SYS/TEMP] Temporary authentication failure.",
+    ],
+    ids=["in-use", "sys-temp"],
+)
+def test_busy_mailbox_is_not_blamed_on_the_password(
+    make_settings: MakeSettings,
+    scripted_server: Callable[..., ScriptedServer],
+    response: bytes,
+) -> None:
+    server = scripted_server(pop3_without_uidl([], pass_response=response))
+    error = fails_with(ErrorKind.PROTOCOL_ERROR, make_settings("pop", port=server.port))
+    assert "temporary" in str(error)
+    assert "password" not in str(error)
+
+
+def test_imap_starttls_not_offered(
+    make_settings: MakeSettings,
+    scripted_server: Callable[..., ScriptedServer],
+) -> None:
+    server = scripted_server(imap_without_starttls)
+    settings = make_settings("imap", starttls=True, port=server.port)
+    fails_with(ErrorKind.TLS_UNAVAILABLE, settings)
+    assert not any(" LOGIN " in line.upper() for line in server.received)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "complaint"),
+    [
+        ({"protocol": "imaps", "starttls": True}, "STARTTLS"),
+        ({"protocol": "smtp"}, "protocol"),
+        ({"port": 0}, "port"),
+        ({"host": " "}, "host"),
+        ({"timeout": 0}, "timeout"),
+    ],
+    ids=["starttls-on-imaps", "unknown-protocol", "port", "host", "timeout"],
+)
+def test_settings_are_validated(overrides: dict[str, object], complaint: str) -> None:
+    values: dict[str, object] = {
+        "protocol": "imap",
+        "host": "mail.example.com",
+        "port": 143,
+        "username": "archive",
+        "password": "secret",
+    }
+    with pytest.raises(ValueError, match=complaint):
+        ConnectionSettings(**{**values, **overrides})  # type: ignore[arg-type]
+
+
+def test_settings_never_show_the_password() -> None:
+    settings = ConnectionSettings(
+        protocol="imap", host="mail.example.com", port=143, username="u", password="pw1"
+    )
+    assert "pw1" not in repr(settings)
