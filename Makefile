@@ -30,9 +30,11 @@ format: venv
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-# The whole suite against PostgreSQL, Redis and a Dovecot the suite starts itself.
+# The whole suite against PostgreSQL, Redis, a Dovecot the suite starts itself
+# and headless Chromium.
 test: venv lint
 	scripts/ensure-dovecot
+	scripts/ensure-chromium
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # Regenerate the translation catalogues after changing strings (needs gettext).

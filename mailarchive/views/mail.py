@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from urllib.parse import unquote
+from urllib.parse import unquote, urlencode
 
 from django.contrib import messages as flash
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AnonymousUser
 from django.contrib.auth.views import redirect_to_login
+from django.core.signing import BadSignature, TimestampSigner
 from django.http import (
     FileResponse,
     Http404,
@@ -20,7 +23,12 @@ from django.views.decorators.http import require_POST
 
 from spaces.decorators import space_required
 from spaces.models import Level, Space
-from spaces.selectors import space_level_for, spaces_visible_to
+from spaces.selectors import (
+    AnyUser,
+    space_get_for,
+    space_level_for,
+    spaces_visible_to,
+)
 
 from ..forms import MailListForm
 from ..models import Attachment, Message
@@ -58,6 +66,9 @@ INLINE_IMAGE_TYPES = frozenset(
         "image/vnd.microsoft.icon",
     }
 )
+# Passes to pictures outlive a page left open for a working day.
+INLINE_TOKEN_MAX_AGE = 12 * 3600
+INLINE_SIGNER = TimestampSigner(salt="mailarchive.inline-image")
 # A raw source longer than this is cut on the page of an unparseable message
 # (the whole source stays one click away).
 RAW_SHOWN_LIMIT = 1_000_000
@@ -111,12 +122,38 @@ def mail_months(request: HttpRequest, space: Space) -> HttpResponse:
     return with_page_policy(request, response)
 
 
+def inline_image_token(user: AnyUser, key: str, message_pk: int, position: int) -> str:
+    """A signed, expiring pass to one picture part, for the user viewing it."""
+    holder = user.pk if user.is_authenticated else None
+    return INLINE_SIGNER.sign_object([holder, key, message_pk, position])
+
+
+def _inline_token_holder(
+    token: str, key: str, message_pk: int, position: int
+) -> AnyUser | None:
+    """The user a valid pass for this very picture was made for, else None."""
+    try:
+        holder, signed_key, signed_pk, signed_position = INLINE_SIGNER.unsign_object(
+            token, max_age=INLINE_TOKEN_MAX_AGE
+        )
+    except (BadSignature, ValueError, TypeError):
+        return None
+    if (signed_key, signed_pk, signed_position) != (key, message_pk, position):
+        return None
+    if holder is None:
+        return AnonymousUser()
+    return get_user_model().objects.filter(pk=holder, is_active=True).first()
+
+
 def _inline_image_urls(
     request: HttpRequest, space: Space, message: Message, parts: list[Attachment]
 ) -> dict[str, str]:
-    """Content-ID → absolute URL of each picture part, for ``cid:`` references.
+    """Content-ID → absolute, signed URL of each picture part (``cid:`` targets).
 
-    Absolute because the HTML is shown in a sandboxed frame of its own origin.
+    The HTML is shown in a sandboxed frame whose origin is opaque, and Chromium
+    sends no SameSite cookie with requests from such a frame (whether the frame
+    is a ``srcdoc`` or a same-origin ``src``): the session cannot vouch for the
+    picture request, so the URL carries a pass for the viewing user instead.
     """
     urls: dict[str, str] = {}
     for part in parts:
@@ -129,7 +166,11 @@ def _inline_image_urls(
                     "position": part.position,
                 },
             )
-            urls.setdefault(part.content_id, request.build_absolute_uri(path))
+            token = inline_image_token(
+                request.user, space.key, message.pk, part.position
+            )
+            address = f"{path}?{urlencode({'t': token})}"
+            urls.setdefault(part.content_id, request.build_absolute_uri(address))
     return urls
 
 
@@ -259,22 +300,38 @@ def attachment_download(
     return response
 
 
-@space_required(Level.VIEW)
 def attachment_inline(
-    request: HttpRequest, space: Space, message_pk: int, position: int
+    request: HttpRequest, key: str, message_pk: int, position: int
 ) -> HttpResponse:
     """A picture part for a ``cid:`` reference in the message's HTML.
 
-    Only raster image types are served, under a policy that lets nothing load
-    or run; anything else is a 404. The frame showing the HTML has an opaque
-    origin, so no cross-origin resource policy is set here (it would block the
-    picture); the session cookie still decides who may see it.
+    The permission check is that of ``space_required``, made for the user of
+    the signed pass in ``t`` when there is one (see ``_inline_image_urls``),
+    else for the session's user. Only raster image types are served, under a
+    policy that lets nothing load or run; anything else is a 404. No
+    cross-origin resource policy is set: the frame asking has an opaque origin.
     """
-    part = _attachment_or_404(request, space, message_pk, position)
-    content_type = part.content_type.lower()
-    if content_type not in INLINE_IMAGE_TYPES:
-        raise Http404(_("Not a picture."))
-    response = FileResponse(blob_open(part.blob_name), content_type=content_type)
+    user = request.user
+    token = request.GET.get("t", "")
+    if token:
+        user = _inline_token_holder(token, key, message_pk, position)
+        if user is None:
+            raise Http404(_("No such attachment."))
+    try:
+        space = space_get_for(user, key, Level.VIEW)
+    except Http404:
+        if not user.is_authenticated and not token:
+            return redirect_to_login(request.get_full_path())
+        raise
+    level = space_level_for(user, space) or Level.VIEW
+    part = attachment_get(
+        space, message_pk, position, include_trashed=level >= Level.ADMIN
+    )
+    if part is None or part.content_type.lower() not in INLINE_IMAGE_TYPES:
+        raise Http404(_("No such picture."))
+    response = FileResponse(
+        blob_open(part.blob_name), content_type=part.content_type.lower()
+    )
     file_headers(response, filename=part.filename, disposition="inline")
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"
     del response["Cross-Origin-Resource-Policy"]

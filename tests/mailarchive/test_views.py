@@ -283,7 +283,7 @@ def _walk(client, first: str, link: str) -> list[str]:
     ids=["newest", "oldest", "sender", "subject"],
 )
 def test_keyset_pages_visit_every_message_once_in_order(actors, sort, expected):
-    messages = _many(actors.space, 60)
+    messages = _many(actors.space, 40)
     client = client_for(actors, "viewer")
     first = url("mail-list", key="SALES") + f"?size=25&sort={sort}"
     forward = _walk(client, first, "next")
@@ -629,3 +629,56 @@ def test_message_pages_of_another_users_private_space_never_leak(actors, mail):
     client = login_client(stranger)
     for address, _needed in message_urls(mail, "SALES"):
         assert client.get(address).status_code == 404, address
+
+
+def _inline_link(response) -> str:
+    """The signed picture URL the sanitized HTML of a message page points at."""
+    found = re.search(
+        r"(/spaces/SALES/mail/\d+/inline/0/\?t=[^&\"]+)",
+        html_lib.unescape(html_lib.unescape(response.content.decode())),
+    )
+    assert found, "no inline picture URL on the page"
+    return found.group(1)
+
+
+@pytest.mark.django_db
+def test_inline_picture_pass_stands_for_the_viewer_and_nothing_else(
+    actors, mail, monkeypatch
+):
+    """GIVEN the signed picture URL a viewer's message page carries WHEN it is
+    fetched without any session (as the sandboxed frame does) THEN the picture
+    comes for as long as the viewer may see the space, and the pass opens no
+    other part, message or space."""
+    page = client_for(actors, "viewer").get(
+        url("message-detail", key="SALES", message_pk=mail.files.pk)
+    )
+    link = _inline_link(page)
+    stranger = login_client(None)
+    picture = stranger.get(link)
+    assert picture.status_code == 200
+    assert b"".join(picture.streaming_content) == PNG
+    token = link.split("?t=", 1)[1]
+    other_part = url(
+        "attachment-inline", key="SALES", message_pk=mail.files.pk, position=1
+    )
+    assert stranger.get(f"{other_part}?t={token}").status_code == 404
+    other_message = url(
+        "attachment-inline", key="SALES", message_pk=mail.root.pk, position=0
+    )
+    assert stranger.get(f"{other_message}?t={token}").status_code == 404
+    assert stranger.get(link[:-3] + "AAA").status_code == 404
+    monkeypatch.setattr("mailarchive.views.mail.INLINE_TOKEN_MAX_AGE", -1)
+    assert stranger.get(link).status_code == 404
+    monkeypatch.undo()
+    actors.space.permissions.filter(user=actors.viewer).delete()
+    assert stranger.get(link).status_code == 404
+
+
+@pytest.mark.django_db
+def test_admin_pages_of_the_archive_open_for_site_admins(actors, mail):
+    client = client_for(actors, "site_admin")
+    for name in ("message", "thread", "feedtoken"):
+        response = client.get(reverse(f"admin:mailarchive_{name}_changelist"))
+        assert response.status_code == 200, name
+    detail = reverse("admin:mailarchive_message_change", args=[mail.files.pk])
+    assert client.get(detail).status_code == 200
