@@ -47,6 +47,10 @@ class MailAccount(models.Model):
     last_poll_at = models.DateTimeField(_("last poll"), null=True, blank=True)
     last_success_at = models.DateTimeField(_("last success"), null=True, blank=True)
     last_error = models.TextField(_("last error"), blank=True)
+    # The error's kind and the server's own words, so that pages can say it
+    # again in the reader's language.
+    last_error_kind = models.CharField(max_length=40, blank=True)
+    last_error_detail = models.TextField(blank=True)
     last_error_at = models.DateTimeField(null=True, blank=True)
     consecutive_failures = models.PositiveIntegerField(default=0)
     left_on_server = models.JSONField(
@@ -136,6 +140,7 @@ class PollRun(models.Model):
     left_on_server = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
     error_kind = models.CharField(max_length=40, blank=True)
+    error_detail = models.TextField(blank=True)
 
     class Meta:
         verbose_name = _("poll run")

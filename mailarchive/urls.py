@@ -8,6 +8,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("", include("mailarchive.import_urls")),
+    path("", include("accounts.urls")),
     path("", include("mailarchive.archive_urls")),
     path("", include("spaces.urls")),
 ]

@@ -1,0 +1,153 @@
+"""Django admin for mail accounts, poll history, the fetch ledger and the switch.
+
+Passwords are not shown and cannot be set here: accounts are added and their
+passwords changed on the space's mail account pages or with addmailaccount.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from .models import FetchedMessage, FetchSettings, MailAccount, PollRun
+from .services import fetch_settings_set, mail_account_delete, mail_account_update
+from .services.mail_accounts import EDITABLE_FIELDS
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """History: looked at, never edited by hand."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(MailAccount)
+class MailAccountAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "space",
+        "protocol",
+        "host",
+        "enabled",
+        "last_poll_at",
+        "consecutive_failures",
+    ]
+    list_filter = ["protocol", "enabled", "space"]
+    search_fields = ["name", "host", "username", "space__key", "space__name"]
+    list_select_related = ["space"]
+    fields = [
+        "space",
+        "name",
+        "description",
+        "protocol",
+        "host",
+        "port",
+        "username",
+        "starttls",
+        "folder",
+        "enabled",
+        "last_poll_at",
+        "last_success_at",
+        "last_error",
+        "last_error_at",
+        "consecutive_failures",
+        "left_on_server",
+        "lease_owner",
+        "lease_expires_at",
+    ]
+    readonly_fields = [
+        "space",
+        "last_poll_at",
+        "last_success_at",
+        "last_error",
+        "last_error_at",
+        "consecutive_failures",
+        "left_on_server",
+        "lease_owner",
+        "lease_expires_at",
+    ]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # An account needs a password, which only the space's pages take.
+        return False
+
+    def save_model(
+        self, request: HttpRequest, obj: MailAccount, form: Any, change: bool
+    ) -> None:
+        # Through the service: the same checks and the audit log as the pages.
+        mail_account_update(
+            account=MailAccount.objects.select_related("space").get(pk=obj.pk),
+            changes={
+                name: getattr(obj, name)
+                for name in form.changed_data
+                if name in EDITABLE_FIELDS
+            },
+            actor=request.user,
+        )
+
+    def delete_model(self, request: HttpRequest, obj: MailAccount) -> None:
+        mail_account_delete(account=obj, actor=request.user)
+
+    def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
+        for account in queryset.select_related("space"):
+            mail_account_delete(account=account, actor=request.user)
+
+
+@admin.register(PollRun)
+class PollRunAdmin(ReadOnlyAdmin):
+    list_display = [
+        "account",
+        "trigger",
+        "status",
+        "queued_at",
+        "finished_at",
+        "fetched",
+        "duplicates",
+        "deleted",
+        "left_on_server",
+        "error_kind",
+    ]
+    list_filter = ["status", "trigger", "error_kind"]
+    list_select_related = ["account", "account__space"]
+    date_hierarchy = "queued_at"
+
+
+@admin.register(FetchedMessage)
+class FetchedMessageAdmin(ReadOnlyAdmin):
+    list_display = [
+        "account",
+        "server_id",
+        "message_id",
+        "fetched_at",
+        "deleted_from_server_at",
+    ]
+    list_select_related = ["account", "account__space"]
+    search_fields = ["server_id", "raw_sha256"]
+    raw_id_fields = ["message"]
+
+
+@admin.register(FetchSettings)
+class FetchSettingsAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "automatic_polling", "changed_by", "changed_at"]
+    fields = ["automatic_polling", "changed_by", "changed_at"]
+    readonly_fields = ["changed_by", "changed_at"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return not FetchSettings.objects.exists()
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def save_model(
+        self, request: HttpRequest, obj: FetchSettings, form: Any, change: bool
+    ) -> None:
+        # Through the service, so the change is audit-logged like on the page.
+        row = fetch_settings_set(
+            automatic_polling=obj.automatic_polling, actor=request.user
+        )
+        obj.pk = row.pk

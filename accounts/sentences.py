@@ -1,0 +1,172 @@
+"""What happened to a mail account, in sentences an admin can act on.
+
+Errors are recorded as a short kind plus the server's own words (the detail);
+the sentence is built when it is shown, so it reads in the viewer's language.
+"""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
+PASSWORD_UNREADABLE = "password_unreadable"
+DATABASE = "database"
+LEASE_LOST = "lease_lost"
+INTERNAL = "internal"
+FETCH_DISABLED = "fetch_disabled"
+NOT_GLOBAL = "not_global"
+BUSY = "busy"
+
+# Kinds worth retrying soon: the network or the database may be back.
+TRANSIENT_KINDS = frozenset(
+    {"timeout", "connection_refused", "connection_failed", "unknown_host", DATABASE}
+)
+
+
+def fetch_disabled_sentence() -> str:
+    return _(
+        "Fetching mail is switched off on this site (MAILARCHIVE_FETCH_DISABLED): "
+        "no mail account is polled, neither on schedule nor on request."
+    )
+
+
+def error_sentence(
+    kind: str,
+    *,
+    host: str = "",
+    port: int | None = None,
+    folder: str = "",
+    detail: str = "",
+) -> str:
+    """The admin-facing sentence for an error ``kind`` on an account.
+
+    ``detail`` is what the server or the protocol client said (for a
+    certificate: its subject, issuer and names); it follows the sentence, and
+    stands alone for kinds this module does not know.
+    """
+    params = {"host": host, "port": port or "", "folder": folder}
+    sentences = {
+        "unknown_host": _(
+            "The mail server name %(host)s could not be found. Check its spelling."
+        ),
+        "connection_refused": _(
+            "%(host)s refused the connection on port %(port)s. Check the port and "
+            "the protocol, and that the mail server is running."
+        ),
+        "connection_failed": _(
+            "The connection to %(host)s on port %(port)s failed. Check the host "
+            "name and port, and the network in between."
+        ),
+        "timeout": _(
+            "%(host)s did not answer in time on port %(port)s. Check the host name "
+            "and port, and that no firewall blocks the connection."
+        ),
+        "certificate_untrusted": _(
+            "The certificate of %(host)s is not trusted. Ask the mail server's "
+            "administrator for a certificate from a recognised authority, or have "
+            "the site administrator add its authority to SSL_CERT_FILE."
+        ),
+        "hostname_mismatch": _(
+            "The mail server's certificate is not issued for %(host)s. Enter the "
+            "host name the certificate names."
+        ),
+        "login_rejected": _(
+            "The mail server rejected the user name or password. Check both, and "
+            "that the mailbox allows POP or IMAP access."
+        ),
+        "folder_missing": _(
+            "The folder %(folder)s does not exist in this mailbox. Check the "
+            "folder name (it is case-sensitive)."
+        ),
+        "blocked_destination": _(
+            "This site does not connect to %(host)s on port %(port)s. If it really "
+            "is your mail server, the site administrator can allow it in "
+            "MAILARCHIVE_ALLOWED_MAIL_HOSTS."
+        ),
+        "tls_unavailable": _(
+            "%(host)s does not offer STARTTLS. Choose POPS or IMAPS, or turn "
+            "STARTTLS off."
+        ),
+        "protocol_error": _(
+            "The mail server answered in a way that was not understood. Check "
+            "that the protocol matches the port."
+        ),
+        PASSWORD_UNREADABLE: _(
+            "The stored password can no longer be decrypted: the site's encryption "
+            "key changed. Enter the password again."
+        ),
+        DATABASE: _(
+            "The archive's database was unavailable. Nothing that was not archived "
+            "was deleted from the mail server; the next poll retries."
+        ),
+        LEASE_LOST: _(
+            "This poll stalled and another poll took the account over. Nothing was "
+            "lost; the other poll carries on."
+        ),
+        INTERNAL: _(
+            "The poll stopped on an unexpected error. Nothing that was not "
+            "archived was deleted from the mail server; the server log has the "
+            "details."
+        ),
+        FETCH_DISABLED: fetch_disabled_sentence(),
+        NOT_GLOBAL: _("Only global spaces hold mail; this account was not polled."),
+        BUSY: _("Another poll of this account was running."),
+    }
+    template = sentences.get(kind)
+    if template is None:
+        return detail or kind
+    sentence = template % params
+    if detail:
+        sentence += " " + _("Details: %(detail)s") % {"detail": detail}
+    return sentence
+
+
+def poll_outcome_sentence(
+    *,
+    account_name: str,
+    status: str,
+    fetched: int = 0,
+    duplicates: int = 0,
+    left_on_server: int = 0,
+    error: str = "",
+) -> str:
+    """One line about one poll, e.g. "Sales (clone) retrieved 12 new messages"."""
+    name = {"name": account_name}
+    if status == "queued":
+        return _("%(name)s: waiting for a worker to fetch new mail…") % name
+    if status == "running":
+        return _("%(name)s: fetching new mail…") % name
+    if status == "failed":
+        return _("%(name)s failed: %(error)s") % {**name, "error": error}
+    if status == "skipped":
+        return _("%(name)s was not polled: %(error)s") % {**name, "error": error}
+    if fetched:
+        parts = [
+            ngettext(
+                "%(name)s retrieved %(count)d new message",
+                "%(name)s retrieved %(count)d new messages",
+                fetched,
+            )
+            % {**name, "count": fetched}
+        ]
+    else:
+        parts = [_("%(name)s: no new mail") % name]
+    if duplicates:
+        parts.append(
+            ngettext(
+                "%(count)d was already archived",
+                "%(count)d were already archived",
+                duplicates,
+            )
+            % {"count": duplicates}
+        )
+    if left_on_server:
+        parts.append(
+            ngettext(
+                "%(count)d stays on the server (see the account)",
+                "%(count)d stay on the server (see the account)",
+                left_on_server,
+            )
+            % {"count": left_on_server}
+        )
+    return "; ".join(parts)

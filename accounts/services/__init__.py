@@ -1,0 +1,37 @@
+"""Writes about mail accounts: managing them, testing them, polling them.
+
+Split by subject; import from here.
+"""
+
+from .fetching import (
+    fetch_settings_set,
+    mail_account_fetch_request,
+    mail_accounts_poll_due_dispatch,
+)
+from .mail_accounts import (
+    TestResult,
+    connection_settings_for,
+    mail_account_create,
+    mail_account_delete,
+    mail_account_passwords_rotate,
+    mail_account_set_enabled,
+    mail_account_test,
+    mail_account_update,
+)
+from .polling import PollSummary, mail_account_poll
+
+__all__ = [
+    "PollSummary",
+    "TestResult",
+    "connection_settings_for",
+    "fetch_settings_set",
+    "mail_account_create",
+    "mail_account_delete",
+    "mail_account_fetch_request",
+    "mail_account_passwords_rotate",
+    "mail_account_poll",
+    "mail_account_set_enabled",
+    "mail_account_test",
+    "mail_account_update",
+    "mail_accounts_poll_due_dispatch",
+]

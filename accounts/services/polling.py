@@ -1,0 +1,566 @@
+"""The poll: archive every new message of one account, then delete it.
+
+The order is the product's promise (DESIGN.md, invariants 1 and 2):
+
+1. take the account's lease, so one poller works on it at a time;
+2. list the mailbox; messages already in the fetch ledger were archived by an
+   earlier poll that did not get to delete them, so they are only deleted;
+3. fetch the new ones in batches bounded by count and bytes (messages over
+   ``MAILARCHIVE_MAX_MESSAGE_BYTES`` are not fetched and stay on the server);
+4. per batch, one transaction stores the messages and their ledger rows; only
+   after it committed are those messages deleted on the server, and only then
+   are the ledger rows marked deleted (for POP3 after QUIT, when deletions
+   take effect).
+
+A kill at any point leaves either uncommitted work (rolled back, the messages
+still on the server) or committed work whose deletion the next poll repeats.
+Correctness rests on the database's unique constraints (ledger per account,
+content per space), not on the lease: overlapping polls cannot archive twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import secrets
+import socket
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, TypeVar
+
+from django.conf import settings
+from django.db import (
+    DatabaseError,
+    DataError,
+    IntegrityError,
+    transaction,
+)
+from django.db.models import F, Q
+from django.utils import timezone
+
+from accounts.clients import MailClientError, ServerListing, ServerMessage, open_client
+from accounts.crypto import PasswordUnreadableError, password_decrypt
+from accounts.models import FetchedMessage, MailAccount, PollRun
+from accounts.sentences import (
+    BUSY,
+    DATABASE,
+    FETCH_DISABLED,
+    INTERNAL,
+    LEASE_LOST,
+    NOT_GLOBAL,
+    PASSWORD_UNREADABLE,
+    error_sentence,
+    poll_outcome_sentence,
+)
+from mailarchive import services as archive_services
+from mailarchive.models import Message
+
+from .mail_accounts import connection_settings_for
+
+logger = logging.getLogger(__name__)
+
+LEASE_SECONDS = 30.0
+LEASE_RENEW_SECONDS = 5.0
+BATCH_MAX_COUNT = 100
+BATCH_MAX_BYTES = 32 * 1024 * 1024
+DELETE_CHUNK = 500
+LEDGER_LOOKUP_CHUNK = 1000
+POP_PROTOCOLS = frozenset({MailAccount.Protocol.POP, MailAccount.Protocol.POPS})
+
+T = TypeVar("T")
+
+
+class LeaseLostError(Exception):
+    """Another poll took the account over because this one stalled too long."""
+
+
+@dataclass(frozen=True)
+class PollSummary:
+    """What one poll of one account did."""
+
+    account_id: int
+    account_name: str
+    poll_run_id: int | None
+    status: str
+    fetched: int = 0
+    duplicates: int = 0
+    deleted: int = 0
+    left_on_server: int = 0
+    error_kind: str = ""
+    error: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return self.status == PollRun.Status.FAILED
+
+    def line(self) -> str:
+        """One line for people, e.g. "Sales (clone) retrieved 12 new messages"."""
+        return poll_outcome_sentence(
+            account_name=self.account_name,
+            status=self.status,
+            fetched=self.fetched,
+            duplicates=self.duplicates,
+            left_on_server=self.left_on_server,
+            error=self.error,
+        )
+
+
+@dataclass
+class _Progress:
+    fetched: int = 0
+    duplicates: int = 0
+    deleted: int = 0
+    listed: bool = False
+    left: list[dict[str, Any]] = field(default_factory=list)
+
+
+# -- the lease ---------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def _process_namespace() -> str:
+    """Names this machine's process-id space: same value, same pids."""
+    parts = [socket.gethostname()]
+    with contextlib.suppress(OSError):
+        parts.append(Path("/proc/sys/kernel/random/boot_id").read_text())
+    with contextlib.suppress(OSError):
+        parts.append(str(Path("/proc/self/ns/pid").readlink()))
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    with contextlib.suppress(OSError, IndexError):
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        return state != "Z"
+    return True
+
+
+def _holder_is_dead(owner: str) -> bool:
+    """Whether the lease holder is a process of this machine that has died."""
+    namespace, _sep, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if namespace != _process_namespace() or not pid_text.isdigit():
+        return False
+    return not _pid_alive(int(pid_text))
+
+
+class PollLease:
+    """The per-account lock, held in the account row across workers and machines.
+
+    Taken with one conditional UPDATE, renewed as work proceeds, released at
+    the end. A holder killed outright stops renewing: its lease expires after
+    ``LEASE_SECONDS``, or at once when the holder was a process of this
+    machine that is gone.
+    """
+
+    def __init__(self, account_id: int) -> None:
+        self.account_id = account_id
+        self.owner = f"{_process_namespace()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self._renewed_at = 0.0
+
+    def _expiry(self) -> Any:
+        return timezone.now() + timedelta(seconds=LEASE_SECONDS)
+
+    def acquire(self) -> bool:
+        """Take the lease if it is free, expired or left by a dead process."""
+        free = (
+            Q(lease_owner="")
+            | Q(lease_expires_at__isnull=True)
+            | Q(lease_expires_at__lt=timezone.now())
+        )
+        taken = (
+            MailAccount.objects.filter(pk=self.account_id)
+            .filter(free)
+            .update(lease_owner=self.owner, lease_expires_at=self._expiry())
+        )
+        if not taken:
+            holder = (
+                MailAccount.objects.filter(pk=self.account_id)
+                .values_list("lease_owner", flat=True)
+                .first()
+            )
+            if holder and _holder_is_dead(holder):
+                taken = MailAccount.objects.filter(
+                    pk=self.account_id, lease_owner=holder
+                ).update(lease_owner=self.owner, lease_expires_at=self._expiry())
+        if taken:
+            self._renewed_at = time.monotonic()
+        return bool(taken)
+
+    def renew(self, *, force: bool = False) -> None:
+        """Extend the lease; raises LeaseLostError if another poll took it."""
+        if not force and time.monotonic() - self._renewed_at < LEASE_RENEW_SECONDS:
+            return
+        kept = MailAccount.objects.filter(
+            pk=self.account_id, lease_owner=self.owner
+        ).update(lease_expires_at=self._expiry())
+        if not kept:
+            raise LeaseLostError
+        self._renewed_at = time.monotonic()
+
+    def release(self) -> None:
+        """Give the lease up (if still held). Safe to re-run."""
+        MailAccount.objects.filter(pk=self.account_id, lease_owner=self.owner).update(
+            lease_owner="", lease_expires_at=None
+        )
+
+
+# -- the ledger ----------------------------------------------------------------
+
+
+def mailbox_key(account: MailAccount) -> str:
+    """Names the mailbox the account reads, to scope its ledger entries.
+
+    Server ids are only unique within one mailbox: if an admin points the
+    account at another server, user or folder, an old id must not match a new
+    message (it would be deleted as "already archived"). A changed key makes
+    the next poll fetch again; content identity then finds what is archived.
+    """
+    family = "pop" if account.protocol in POP_PROTOCOLS else "imap"
+    folder = account.folder if family == "imap" else ""
+    identity = "\0".join([family, account.host.strip().lower(), account.username])
+    return hashlib.sha256(f"{identity}\0{folder}".encode()).hexdigest()[:12]
+
+
+def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _ledger_known(account_id: int, key: str, server_ids: Sequence[str]) -> set[str]:
+    """The server ids that the account's ledger already holds."""
+    prefixed = {f"{key}/{sid}": sid for sid in server_ids}
+    found: set[str] = set()
+    for chunk in _chunks(list(prefixed), LEDGER_LOOKUP_CHUNK):
+        found.update(
+            FetchedMessage.objects.filter(
+                account_id=account_id, server_id__in=chunk
+            ).values_list("server_id", flat=True)
+        )
+    return {prefixed[name] for name in found}
+
+
+def _ledger_mark_deleted(account_id: int, key: str, server_ids: Sequence[str]) -> None:
+    now = timezone.now()
+    for chunk in _chunks(list(server_ids), LEDGER_LOOKUP_CHUNK):
+        FetchedMessage.objects.filter(
+            account_id=account_id,
+            server_id__in=[f"{key}/{sid}" for sid in chunk],
+            deleted_from_server_at__isnull=True,
+        ).update(deleted_from_server_at=now)
+
+
+# -- one poll ------------------------------------------------------------------
+
+
+def _batches(listing: Iterable[ServerListing]) -> Iterator[list[ServerListing]]:
+    """Consecutive batches within BATCH_MAX_COUNT and BATCH_MAX_BYTES (≥ 1 each)."""
+    batch: list[ServerListing] = []
+    size = 0
+    for item in listing:
+        if batch and (
+            len(batch) >= BATCH_MAX_COUNT or size + item.size > BATCH_MAX_BYTES
+        ):
+            yield batch
+            batch, size = [], 0
+        batch.append(item)
+        size += item.size
+    if batch:
+        yield batch
+
+
+def _left(server_id: str, size: int, reason: str) -> dict[str, Any]:
+    return {"server_id": server_id, "size": size, "reason": reason}
+
+
+def _archive_one(
+    account: MailAccount, key: str, message: ServerMessage, now: Any
+) -> str:
+    """Store one message with its ledger row in a savepoint.
+
+    Returns "created", "duplicate", "concurrent" (another poll's ledger row
+    already holds it) or "failed" (left on the server). A database outage
+    propagates and rolls the whole batch back.
+    """
+    ledger_id = f"{key}/{message.server_id}"
+    try:
+        with transaction.atomic():
+            result = archive_services.message_ingest(
+                space_id=account.space_id,
+                raw=message.raw,
+                source=Message.Source.POLL,
+                received_at=now,
+            )
+            FetchedMessage.objects.create(
+                account_id=account.pk,
+                server_id=ledger_id,
+                message_id=result.message_pk,
+                raw_sha256=hashlib.sha256(message.raw).hexdigest(),
+            )
+    except IntegrityError:
+        # Only a ledger row committed by an overlapping poll makes this safe
+        # to delete; any other constraint failure leaves the message alone.
+        if FetchedMessage.objects.filter(
+            account_id=account.pk, server_id=ledger_id
+        ).exists():
+            return "concurrent"
+        logger.exception(
+            "message %s of mail account %s could not be archived",
+            message.server_id,
+            account.pk,
+        )
+        return "failed"
+    except DataError:
+        logger.exception(
+            "message %s of mail account %s could not be archived",
+            message.server_id,
+            account.pk,
+        )
+        return "failed"
+    except DatabaseError:
+        raise
+    except Exception:
+        # One bad message never stops the account: it stays on the server.
+        logger.exception(
+            "message %s of mail account %s could not be archived",
+            message.server_id,
+            account.pk,
+        )
+        return "failed"
+    return "created" if result.created else "duplicate"
+
+
+def _archive_batch(
+    account: MailAccount,
+    key: str,
+    messages: list[ServerMessage],
+    progress: _Progress,
+) -> list[str]:
+    """Commit one batch; returns the server ids now safely archived."""
+    if not messages:
+        return []
+    now = timezone.now()
+    archived: list[str] = []
+    counts = {"created": 0, "duplicate": 0, "concurrent": 0}
+    failed: list[ServerMessage] = []
+    with transaction.atomic(durable=True):
+        for message in messages:
+            outcome = _archive_one(account, key, message, now)
+            if outcome == "failed":
+                failed.append(message)
+                continue
+            counts[outcome] += 1
+            archived.append(message.server_id)
+    progress.fetched += counts["created"]
+    progress.duplicates += counts["duplicate"] + counts["concurrent"]
+    progress.left.extend(_left(m.server_id, len(m.raw), "unarchivable") for m in failed)
+    return archived
+
+
+def _poll_mailbox(account: MailAccount, lease: PollLease, progress: _Progress) -> None:
+    """Connect and do the poll; raises on the first error that stops it."""
+    password = password_decrypt(account.password_encrypted)
+    key = mailbox_key(account)
+    max_bytes = settings.MAILARCHIVE_MAX_MESSAGE_BYTES
+    pop = account.protocol in POP_PROTOCOLS
+    # POP3 deletions take effect at QUIT, when the session closes normally.
+    pop_deleted: list[str] = []
+
+    def delete(client: Any, server_ids: Sequence[str]) -> None:
+        if not server_ids:
+            return
+        client.delete(list(server_ids))
+        if pop:
+            pop_deleted.extend(server_ids)
+        else:
+            _ledger_mark_deleted(account.pk, key, server_ids)
+            progress.deleted += len(server_ids)
+
+    with open_client(connection_settings_for(account, password=password)) as client:
+        listing = client.list_messages()
+        lease.renew(force=True)
+        known = _ledger_known(account.pk, key, [item.server_id for item in listing])
+        fresh: list[ServerListing] = []
+        for item in listing:
+            if item.server_id in known:
+                continue
+            if item.size > max_bytes:
+                progress.left.append(_left(item.server_id, item.size, "too_large"))
+            else:
+                fresh.append(item)
+        progress.listed = True
+        already = [item.server_id for item in listing if item.server_id in known]
+        for chunk in _chunks(already, DELETE_CHUNK):
+            delete(client, chunk)
+            lease.renew()
+        for batch in _batches(fresh):
+            messages: list[ServerMessage] = []
+            for message in client.fetch([item.server_id for item in batch]):
+                lease.renew()
+                if len(message.raw) > max_bytes:
+                    progress.left.append(
+                        _left(message.server_id, len(message.raw), "too_large")
+                    )
+                    continue
+                messages.append(message)
+            archived = _archive_batch(account, key, messages, progress)
+            # A poll that stalled until another took over stops here; what it
+            # committed is in the ledger, and the other poll deletes it.
+            lease.renew(force=True)
+            delete(client, archived)
+    if pop_deleted:
+        _ledger_mark_deleted(account.pk, key, pop_deleted)
+        progress.deleted += len(pop_deleted)
+
+
+def _run_for(account: MailAccount, trigger: str, poll_run_id: int | None) -> PollRun:
+    run = None
+    if poll_run_id is not None:
+        run = PollRun.objects.filter(pk=poll_run_id, account=account).first()
+    if run is None:
+        run = PollRun.objects.create(account=account, trigger=trigger)
+    return run
+
+
+def _sentence(account: MailAccount, kind: str, detail: str = "") -> str:
+    return error_sentence(
+        kind,
+        host=account.host,
+        port=account.port,
+        folder=account.folder,
+        detail=detail,
+    )
+
+
+def _skip(run: PollRun, account: MailAccount, kind: str) -> PollSummary:
+    error = _sentence(account, kind)
+    PollRun.objects.filter(pk=run.pk).update(
+        status=PollRun.Status.SKIPPED,
+        finished_at=timezone.now(),
+        error=error,
+        error_kind=kind,
+    )
+    return PollSummary(
+        account_id=account.pk,
+        account_name=account.name,
+        poll_run_id=run.pk,
+        status=PollRun.Status.SKIPPED,
+        error_kind=kind,
+        error=error,
+    )
+
+
+def _finish(
+    run: PollRun, account: MailAccount, progress: _Progress, kind: str, detail: str
+) -> PollSummary:
+    """Record the poll and the account's health in one transaction."""
+    now = timezone.now()
+    status = PollRun.Status.FAILED if kind else PollRun.Status.OK
+    error = _sentence(account, kind, detail) if kind else ""
+    health: dict[str, Any] = {"last_poll_at": now}
+    if progress.listed:
+        health["left_on_server"] = progress.left
+    if kind:
+        health.update(
+            last_error=error,
+            last_error_kind=kind,
+            last_error_detail=detail,
+            last_error_at=now,
+            consecutive_failures=F("consecutive_failures") + 1,
+        )
+    else:
+        health.update(last_success_at=now, consecutive_failures=0)
+    with transaction.atomic():
+        PollRun.objects.filter(pk=run.pk).update(
+            status=status,
+            finished_at=now,
+            fetched=progress.fetched,
+            duplicates=progress.duplicates,
+            deleted=progress.deleted,
+            left_on_server=len(progress.left),
+            error=error,
+            error_kind=kind,
+            error_detail=detail,
+        )
+        MailAccount.objects.filter(pk=account.pk).update(**health)
+    summary = PollSummary(
+        account_id=account.pk,
+        account_name=account.name,
+        poll_run_id=run.pk,
+        status=status,
+        fetched=progress.fetched,
+        duplicates=progress.duplicates,
+        deleted=progress.deleted,
+        left_on_server=len(progress.left),
+        error_kind=kind,
+        error=error,
+    )
+    logger.info("mail account %s: %s", account.pk, summary.line())
+    return summary
+
+
+def mail_account_poll(
+    *, account_id: int, trigger: str, poll_run_id: int | None = None
+) -> PollSummary:
+    """Poll one account: archive new mail, then delete it from the server.
+
+    Records a PollRun (the one given, or a new one) and the account's health.
+    Never raises for mail-server, message or database trouble during the poll:
+    the summary says what happened. Skips when fetching is disabled, the space
+    is not global or another poll holds the account's lease. Safe to re-run at
+    any time, also after a crash: nothing is archived twice and nothing is
+    deleted that is not archived.
+    """
+    account = MailAccount.objects.select_related("space").filter(pk=account_id).first()
+    if account is None:
+        return PollSummary(
+            account_id=account_id,
+            account_name=str(account_id),
+            poll_run_id=None,
+            status=PollRun.Status.SKIPPED,
+            error_kind="missing",
+            error="the mail account no longer exists",
+        )
+    run = _run_for(account, trigger, poll_run_id)
+    if settings.MAILARCHIVE_FETCH_DISABLED:
+        return _skip(run, account, FETCH_DISABLED)
+    if not account.space.is_global:
+        return _skip(run, account, NOT_GLOBAL)
+    lease = PollLease(account.pk)
+    if not lease.acquire():
+        return _skip(run, account, BUSY)
+    try:
+        PollRun.objects.filter(pk=run.pk).update(
+            status=PollRun.Status.RUNNING, started_at=timezone.now()
+        )
+        progress = _Progress()
+        kind = detail = ""
+        try:
+            _poll_mailbox(account, lease, progress)
+        except MailClientError as error:
+            kind, detail = error.kind, str(error)
+        except PasswordUnreadableError:
+            kind = PASSWORD_UNREADABLE
+        except LeaseLostError:
+            kind = LEASE_LOST
+        except DatabaseError as error:
+            logger.warning("poll of mail account %s: database error", account.pk)
+            kind, detail = DATABASE, type(error).__name__
+        except Exception as error:
+            logger.exception("poll of mail account %s stopped", account.pk)
+            kind, detail = INTERNAL, type(error).__name__
+        return _finish(run, account, progress, kind, detail)
+    finally:
+        lease.release()

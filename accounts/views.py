@@ -1,0 +1,338 @@
+"""Mail account pages: the space's accounts, their polls, the site's switch."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+from spaces.decorators import space_required
+from spaces.models import Level, Space
+
+from .forms import FetchSettingsForm, MailAccountForm
+from .models import MailAccount, PollRun
+from .selectors import (
+    fetch_settings_get,
+    mail_account_get,
+    mail_accounts_of_space,
+    mail_accounts_report,
+    poll_run_get,
+    poll_runs_recent,
+)
+from .sentences import fetch_disabled_sentence
+from .services import (
+    fetch_settings_set,
+    mail_account_create,
+    mail_account_delete,
+    mail_account_fetch_request,
+    mail_account_set_enabled,
+    mail_account_test,
+    mail_account_update,
+)
+from .services.fetching import FetchDisabledError
+from .services.mail_accounts import plain_text_password
+from .templatetags.accounts_tags import poll_run_sentence
+
+View = Callable[..., HttpResponse]
+
+
+def global_space_only(view: View) -> View:
+    """Personal spaces hold no mail: answer with the explanation page."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, space: Space, **kwargs: Any):
+        if not space.is_global:
+            return render(request, "accounts/personal_space.html", {"space": space})
+        return view(request, *args, space=space, **kwargs)
+
+    return wrapped
+
+
+def site_admin_required(view: View) -> View:
+    """Superusers only: others are sent to log in (anonymous) or refused."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any):
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        if not (request.user.is_active and request.user.is_superuser):
+            raise PermissionDenied
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+def _after_save(request: HttpRequest, account: MailAccount, verb: str) -> None:
+    """Test the saved account and tell the admin how it went."""
+    result = mail_account_test(account)
+    if result.ok:
+        messages.success(request, f"{verb} {result.sentence(account)}")
+    else:
+        messages.warning(
+            request,
+            _("%(saved)s But the connection test failed: %(reason)s")
+            % {"saved": verb, "reason": result.sentence(account)},
+        )
+    if plain_text_password(account):
+        messages.warning(
+            request,
+            _(
+                "%(name)s uses %(protocol)s without STARTTLS: its password crosses "
+                "the network in clear. Prefer STARTTLS, POPS or IMAPS."
+            )
+            % {"name": account.name, "protocol": account.get_protocol_display()},
+        )
+
+
+@require_GET
+@space_required(Level.ADMIN)
+@global_space_only
+def account_list(request: HttpRequest, space: Space) -> HttpResponse:
+    """Renders accounts/account_list.html: every account with its health."""
+    return render(
+        request,
+        "accounts/account_list.html",
+        {
+            "space": space,
+            "accounts": mail_accounts_of_space(space),
+            "fetch_disabled": settings.MAILARCHIVE_FETCH_DISABLED,
+            "fetch_disabled_sentence": fetch_disabled_sentence(),
+            "automatic_polling": fetch_settings_get().automatic_polling,
+        },
+    )
+
+
+@space_required(Level.ADMIN)
+@global_space_only
+def account_create(request: HttpRequest, space: Space) -> HttpResponse:
+    """Renders accounts/account_form.html; saving tests the connection."""
+    form = MailAccountForm(
+        request.POST if request.method == "POST" else None,
+        instance=MailAccount(space=space),
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            account = mail_account_create(
+                space=space,
+                password=form.cleaned_data["password"],
+                actor=request.user,
+                **form.changes(),
+            )
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            _after_save(request, account, _("%(name)s added.") % {"name": account.name})
+            return redirect("accounts:account-list", key=space.key)
+    return render(
+        request,
+        "accounts/account_form.html",
+        {"space": space, "form": form, "account": None},
+    )
+
+
+@space_required(Level.ADMIN)
+@global_space_only
+def account_edit(request: HttpRequest, space: Space, account_id: int) -> HttpResponse:
+    """Renders accounts/account_form.html; a blank password keeps the old one."""
+    account = mail_account_get(space, account_id)
+    form = MailAccountForm(
+        request.POST if request.method == "POST" else None,
+        instance=account,
+        editing=True,
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            account = mail_account_update(
+                account=mail_account_get(space, account_id),
+                changes=form.changes(),
+                password=form.cleaned_data.get("password") or "",
+                actor=request.user,
+            )
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            _after_save(request, account, _("%(name)s saved.") % {"name": account.name})
+            return redirect("accounts:account-list", key=space.key)
+    return render(
+        request,
+        "accounts/account_form.html",
+        {
+            "space": space,
+            "form": form,
+            "account": account,
+            "recent_runs": poll_runs_recent(account),
+        },
+    )
+
+
+@space_required(Level.ADMIN)
+@global_space_only
+def account_delete(request: HttpRequest, space: Space, account_id: int) -> HttpResponse:
+    """Renders accounts/account_confirm_delete.html; POST removes the account."""
+    account = mail_account_get(space, account_id)
+    if request.method == "POST":
+        name = account.name
+        mail_account_delete(account=account, actor=request.user)
+        messages.success(
+            request,
+            _("%(name)s removed. The mail it archived stays in the space.")
+            % {"name": name},
+        )
+        return redirect("accounts:account-list", key=space.key)
+    return render(
+        request,
+        "accounts/account_confirm_delete.html",
+        {"space": space, "account": account},
+    )
+
+
+@require_POST
+@space_required(Level.ADMIN)
+@global_space_only
+def account_enable(request: HttpRequest, space: Space, account_id: int) -> HttpResponse:
+    """Switch scheduled polling of one account on (enabled=1) or off."""
+    account = mail_account_get(space, account_id)
+    enabled = request.POST.get("enabled") == "1"
+    mail_account_set_enabled(account=account, enabled=enabled, actor=request.user)
+    if enabled:
+        messages.success(request, _("%(name)s enabled.") % {"name": account.name})
+    else:
+        messages.success(
+            request,
+            _("%(name)s disabled: it is no longer polled.") % {"name": account.name},
+        )
+    return redirect("accounts:account-list", key=space.key)
+
+
+@require_POST
+@space_required(Level.ADMIN)
+@global_space_only
+def account_test(request: HttpRequest, space: Space, account_id: int) -> HttpResponse:
+    """Test the connection now; the result shows on the accounts page."""
+    account = mail_account_get(space, account_id)
+    result = mail_account_test(account)
+    text = f"{account.name}: {result.sentence(account)}"
+    if result.ok:
+        messages.success(request, text)
+    else:
+        messages.error(request, text)
+    return redirect("accounts:account-list", key=space.key)
+
+
+@require_POST
+@space_required(Level.ADMIN)
+@global_space_only
+def account_fetch(request: HttpRequest, space: Space, account_id: int) -> HttpResponse:
+    """Queue "Fetch new mail" and show the poll's progress page."""
+    account = mail_account_get(space, account_id)
+    try:
+        run = mail_account_fetch_request(account=account, actor=request.user)
+    except FetchDisabledError as error:
+        messages.error(request, str(error))
+        return redirect("accounts:account-list", key=space.key)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return redirect("accounts:account-list", key=space.key)
+    return redirect("accounts:poll-run", key=space.key, poll_run_id=run.pk)
+
+
+@require_GET
+@space_required(Level.ADMIN)
+@global_space_only
+def poll_run_detail(
+    request: HttpRequest, space: Space, poll_run_id: int
+) -> HttpResponse:
+    """Renders accounts/poll_run.html: queued, running, then the result."""
+    run = poll_run_get(space, poll_run_id)
+    return render(
+        request,
+        "accounts/poll_run.html",
+        {
+            "space": space,
+            "run": run,
+            "done": run.status not in (PollRun.Status.QUEUED, PollRun.Status.RUNNING),
+        },
+    )
+
+
+@require_GET
+@space_required(Level.ADMIN)
+@global_space_only
+def poll_run_status(
+    request: HttpRequest, space: Space, poll_run_id: int
+) -> HttpResponse:
+    """The poll's state as JSON, for the progress page's script."""
+    run = poll_run_get(space, poll_run_id)
+    return JsonResponse(
+        {
+            "status": run.status,
+            "status_label": run.get_status_display(),
+            "done": run.status not in (PollRun.Status.QUEUED, PollRun.Status.RUNNING),
+            "sentence": poll_run_sentence(run),
+            "fetched": run.fetched,
+            "duplicates": run.duplicates,
+            "left_on_server": run.left_on_server,
+        }
+    )
+
+
+@site_admin_required
+def fetch_settings_view(request: HttpRequest) -> HttpResponse:
+    """Renders accounts/fetch_settings.html: the automatic polling switch."""
+    row = fetch_settings_get()
+    form = FetchSettingsForm(
+        request.POST if request.method == "POST" else None,
+        initial={"automatic_polling": row.automatic_polling},
+    )
+    if request.method == "POST" and form.is_valid():
+        row = fetch_settings_set(
+            automatic_polling=form.cleaned_data["automatic_polling"],
+            actor=request.user,
+        )
+        if row.automatic_polling:
+            messages.success(request, _("Automatic polling is on."))
+        else:
+            messages.success(
+                request,
+                _("Automatic polling is off: no mail account is polled on schedule."),
+            )
+        return redirect("accounts:fetch-settings")
+    return render(
+        request,
+        "accounts/fetch_settings.html",
+        {
+            "form": form,
+            "row": row,
+            "fetch_disabled": settings.MAILARCHIVE_FETCH_DISABLED,
+            "fetch_disabled_sentence": fetch_disabled_sentence(),
+            "poll_interval_minutes": settings.MAILARCHIVE_POLL_INTERVAL // 60,
+        },
+    )
+
+
+@require_GET
+@site_admin_required
+def report(request: HttpRequest) -> HttpResponse:
+    """Renders accounts/report.html: spaces with accounts, failures first."""
+    accounts = mail_accounts_report()
+    return render(
+        request,
+        "accounts/report.html",
+        {
+            "accounts": accounts,
+            "space_count": len({a.space_id for a in accounts}),
+            "failing_count": sum(1 for a in accounts if a.consecutive_failures),
+            "fetch_disabled": settings.MAILARCHIVE_FETCH_DISABLED,
+            "fetch_disabled_sentence": fetch_disabled_sentence(),
+            "automatic_polling": fetch_settings_get().automatic_polling,
+        },
+    )
