@@ -166,7 +166,7 @@ class IMAPMailClient(MailClient):
                 )
             client.starttls(context)
         try:
-            client.login(settings.username, settings.password)
+            self._login(client)
         except LoginError as error:
             raise login_error(settings, error) from error
         try:
@@ -182,6 +182,26 @@ class IMAPMailClient(MailClient):
                 f"{settings.username!r} on {settings.where}.",
             ) from error
         self.uidvalidity = int(selected[b"UIDVALIDITY"])
+
+    def _login(self, client: _IMAPClient) -> None:
+        """Authenticate with LOGIN, or AUTHENTICATE PLAIN for non-ASCII credentials.
+
+        LOGIN can only carry ASCII here (imaplib encodes commands as ASCII), while
+        SASL PLAIN carries UTF-8 (RFC 4616), so a password such as "pässwort"
+        needs the server to offer AUTH=PLAIN.
+        """
+        settings = self.settings
+        if settings.username.isascii() and settings.password.isascii():
+            client.login(settings.username, settings.password)
+            return
+        if not client.has_capability("AUTH=PLAIN"):
+            raise MailClientError(
+                ErrorKind.LOGIN_REJECTED,
+                f"The user name or password for {settings.where} contains "
+                "non-ASCII characters, which IMAP LOGIN cannot carry, and the "
+                "server does not offer AUTH=PLAIN. Use an ASCII-only password.",
+            )
+        client.plain_login(settings.username, settings.password)
 
     def _logout(self) -> None:
         if self._client is not None:

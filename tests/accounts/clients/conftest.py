@@ -203,21 +203,28 @@ def pop3_without_uidl(
     return script
 
 
-def imap_without_starttls(rfile: Any, wfile: Any, received: list[str]) -> None:
-    """An IMAP greeting without STARTTLS that answers CAPABILITY and LOGOUT."""
-    capability = b"IMAP4rev1 AUTH=PLAIN"
-    wfile.write(b"* OK [CAPABILITY " + capability + b"] fake IMAP ready\r\n")
-    wfile.flush()
-    while line := rfile.readline():
-        command = line.decode().strip()
-        received.append(command)
-        tag, _, rest = command.partition(" ")
-        verb = rest.split(" ")[0].upper()
-        if verb == "CAPABILITY":
-            wfile.write(b"* CAPABILITY " + capability + b"\r\n")
-        elif verb == "LOGOUT":
-            wfile.write(b"* BYE\r\n")
-        wfile.write(tag.encode() + b" OK done\r\n")
+def imap_greeting(capability: bytes) -> Callable[[Any, Any, list[str]], None]:
+    """An IMAP script announcing *capability* that answers only CAPABILITY and
+    LOGOUT (any other command gets a bare OK); it never offers STARTTLS."""
+
+    def script(rfile: Any, wfile: Any, received: list[str]) -> None:
+        wfile.write(b"* OK [CAPABILITY " + capability + b"] fake IMAP ready\r\n")
         wfile.flush()
-        if verb == "LOGOUT":
-            return
+        while line := rfile.readline():
+            command = line.decode().strip()
+            received.append(command)
+            tag, _, rest = command.partition(" ")
+            verb = rest.split(" ")[0].upper()
+            if verb == "CAPABILITY":
+                wfile.write(b"* CAPABILITY " + capability + b"\r\n")
+            elif verb == "LOGOUT":
+                wfile.write(b"* BYE\r\n")
+            wfile.write(tag.encode() + b" OK done\r\n")
+            wfile.flush()
+            if verb == "LOGOUT":
+                return
+
+    return script
+
+
+imap_without_starttls = imap_greeting(b"IMAP4rev1 AUTH=PLAIN")

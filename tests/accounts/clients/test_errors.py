@@ -13,6 +13,7 @@ from tests.accounts.clients.conftest import (
     VARIANTS,
     MakeSettings,
     ScriptedServer,
+    imap_greeting,
     imap_without_starttls,
     pop3_without_uidl,
 )
@@ -215,3 +216,18 @@ def test_settings_never_show_the_password() -> None:
         protocol="imap", host="mail.example.com", port=143, username="u", password="pw1"
     )
     assert "pw1" not in repr(settings)
+
+
+def test_non_ascii_password_without_auth_plain_is_login_rejected(
+    make_settings: MakeSettings,
+    scripted_server: Callable[..., ScriptedServer],
+) -> None:
+    """GIVEN an IMAP server that offers only LOGIN, which cannot carry UTF-8
+    THEN a non-ASCII password is refused before anything is sent."""
+    server = scripted_server(imap_greeting(b"IMAP4rev1"))
+    settings = make_settings("imap", port=server.port, password="Pässwörd")
+    error = fails_with(ErrorKind.LOGIN_REJECTED, settings)
+    assert "non-ASCII" in str(error)
+    assert not any(
+        verb in line.upper() for line in server.received for verb in ("LOGIN", "AUTH")
+    )

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import secrets
+
 import pytest
 
 from accounts.clients import (
+    ErrorKind,
     IMAPMailClient,
     MailClient,
+    MailClientError,
     POP3Client,
     ServerListing,
     open_client,
@@ -235,3 +239,32 @@ def test_a_client_can_be_used_for_several_sessions(
         assert ids[0] == second
         assert len(ids) == 2
         assert [m.server_id for m in client.fetch(ids)] == ids
+
+
+def test_non_ascii_password_logs_in(
+    dovecot: DovecotServer,
+    make_settings: MakeSettings,
+    variant: tuple[str, bool],
+) -> None:
+    """GIVEN a password with non-ASCII letters (which IMAP LOGIN cannot carry)
+    THEN the client still logs in (IMAP through AUTHENTICATE PLAIN, UTF-8)."""
+    protocol, starttls = variant
+    username = f"umlaut{secrets.token_hex(6)}"
+    password = "Pässwörd-ñ-" + secrets.token_hex(4)
+    dovecot.add_user(username, password)
+    dovecot.deliver(username, b"Subject: hello\n\nbody\n")
+    settings = make_settings(
+        protocol, starttls=starttls, username=username, password=password
+    )
+    with open_client(settings) as client:
+        assert client.message_count() == 1
+
+
+def test_wrong_non_ascii_password_is_login_rejected(
+    make_settings: MakeSettings, variant: tuple[str, bool]
+) -> None:
+    protocol, starttls = variant
+    settings = make_settings(protocol, starttls=starttls, password="Fälsch")
+    with pytest.raises(MailClientError) as caught, open_client(settings):
+        pass
+    assert caught.value.kind == ErrorKind.LOGIN_REJECTED, str(caught.value)
