@@ -18,7 +18,7 @@ from enum import StrEnum
 from django.contrib.postgres.search import SearchQuery as PgSearchQuery
 from django.contrib.postgres.search import SearchRank
 from django.db import connection
-from django.db.models import F, Q, QuerySet
+from django.db.models import F, Q, QuerySet, Subquery
 from django.utils import timezone
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
@@ -37,6 +37,9 @@ _WORD_CHARS = re.compile(r"\w", re.UNICODE)
 EXCERPT_LENGTH = 240
 # Relevance ordering cannot use a cursor; it shows this many results at most.
 RELEVANCE_LIMIT = 200
+# Ranking reads every matching row, so only the newest this many matches are
+# ranked: a word found in every message still answers at once.
+RELEVANCE_POOL = 2000
 COUNT_LIMIT = 1000
 
 
@@ -131,8 +134,9 @@ def messages_search(
 ) -> tuple[QuerySet[Message], ParsedQuery]:
     """``queryset`` narrowed to what ``search`` asks for, and the parsed terms.
 
-    With ``Order.RELEVANCE`` on PostgreSQL the rows are annotated with ``rank``
-    and ordered by it; otherwise the caller orders them. Builds a query only.
+    With ``Order.RELEVANCE`` on PostgreSQL the newest RELEVANCE_POOL matches
+    are annotated with ``rank`` and ordered by it; otherwise the caller orders
+    the rows. Builds a query only.
     """
     parsed = query_parse(search.text)
     qs = queryset.filter(deleted_at__isnull=True)
@@ -163,8 +167,11 @@ def messages_search(
     if search.has_attachment:
         qs = qs.filter(has_attachments=True)
     if search.order == Order.RELEVANCE and ts_query is not None:
-        qs = qs.annotate(rank=SearchRank(F("search_vector"), ts_query)).order_by(
-            "-rank", "-date", "-pk"
+        newest = qs.order_by("-date", "-pk").values("pk")[:RELEVANCE_POOL]
+        qs = (
+            qs.model.objects.filter(pk__in=Subquery(newest))
+            .annotate(rank=SearchRank(F("search_vector"), ts_query))
+            .order_by("-rank", "-date", "-pk")
         )
     return qs, parsed
 

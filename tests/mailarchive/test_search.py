@@ -151,6 +151,12 @@ def test_relevance_puts_subject_matches_first(corpus):
 
 
 @pytest.mark.django_db
+def test_relevance_ranks_only_the_newest_matches(corpus, monkeypatch):
+    monkeypatch.setattr(search_module, "RELEVANCE_POOL", 1)
+    assert found(corpus, text="budget", order=Order.RELEVANCE) == ["Lunch on Friday"]
+
+
+@pytest.mark.django_db
 def test_trashed_messages_are_not_found(actors, corpus):
     lunch = Message.objects.get(message_id="lunch@x")
     message_trash(space=corpus, message_pk=lunch.pk, actor=actors.deleter)
