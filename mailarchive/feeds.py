@@ -42,9 +42,16 @@ def sender_label(message: Message) -> str:
 
 
 class SpaceMailFeed(Feed):
-    """The newest mail of one space as Atom; the space is resolved by the caller."""
+    """The newest mail of one space as Atom; the space is resolved by the caller.
+
+    One instance serves one request: it remembers the space it is drawing.
+    """
 
     feed_type = Atom1Feed
+
+    def __init__(self, space: Space) -> None:
+        super().__init__()
+        self.space = space
 
     def get_object(self, request: HttpRequest, space: Space) -> Space:
         return space
@@ -59,7 +66,6 @@ class SpaceMailFeed(Feed):
         return reverse("mailarchive:mail-list", kwargs={"key": space.key})
 
     def items(self, space: Space) -> list[Message]:
-        self._space_key = space.key
         return feed_items(space)
 
     def item_title(self, item: Message) -> str:
@@ -72,7 +78,7 @@ class SpaceMailFeed(Feed):
     def item_link(self, item: Message) -> str:
         return reverse(
             "mailarchive:message-detail",
-            kwargs={"key": self._space_key, "message_pk": item.pk},
+            kwargs={"key": self.space.key, "message_pk": item.pk},
         )
 
     def item_author_name(self, item: Message) -> str:
@@ -85,13 +91,10 @@ class SpaceMailFeed(Feed):
         return item.date
 
 
-space_mail_feed = SpaceMailFeed()
-
-
 @space_required(Level.VIEW)
 def feed_for_session(request: HttpRequest, space: Space) -> HttpResponse:
     """The feed for a logged-in browser or a space anonymous visitors may view."""
-    return space_mail_feed(request, space=space)
+    return SpaceMailFeed(space)(request, space=space)
 
 
 def feed_for_token(request: HttpRequest, key: str, token: str) -> HttpResponse:
@@ -111,4 +114,4 @@ def feed_for_token(request: HttpRequest, key: str, token: str) -> HttpResponse:
         space = space_get_for(owner.user, key, Level.VIEW)
     except (Http404, PermissionDenied) as exc:
         raise Http404(_("No such feed.")) from exc
-    return space_mail_feed(request, space=space)
+    return SpaceMailFeed(space)(request, space=space)
