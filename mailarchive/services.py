@@ -7,9 +7,25 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.postgres.search import SearchVector
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, Max, Min, OuterRef, QuerySet, Subquery
+from django.db.models import (
+    Case,
+    CharField,
+    Count,
+    DateTimeField,
+    F,
+    Max,
+    Min,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    TextField,
+    Value,
+    When,
+)
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -99,33 +115,47 @@ def message_ingest(
 
     now = received_at or timezone.now()
     message_id = _clean(parsed.message_id or "", 500)
+    in_reply_to = _clean(parsed.in_reply_to or "", 500)
+    references = [_clean(r, 500) for r in parsed.references]
+    refs = [
+        r for r in dict.fromkeys([*references, in_reply_to]) if r and r != message_id
+    ]
+    subject = _clean(parsed.subject, 10_000)
+    search_text = _search_text(parsed)
+    message = Message(
+        space_id=space_id,
+        message_id=message_id,
+        in_reply_to=in_reply_to,
+        references=references,
+        subject=subject,
+        from_name=_clean(parsed.from_.name, 300) if parsed.from_ else "",
+        from_address=_clean(parsed.from_.address, 320) if parsed.from_ else "",
+        to=_addresses(parsed.to),
+        cc=_addresses(parsed.cc),
+        date=parsed.date or now,
+        date_offset_minutes=parsed.date_offset_minutes,
+        text_body=_clean(parsed.text_body),
+        html_body=_clean(parsed.html_body),
+        raw_name=raw_name,
+        raw_size=len(raw),
+        raw_sha256=raw_sha,
+        content_digest=digest,
+        has_attachments=any(not a.inline for a in parsed.attachments),
+        problems=list(parsed.problems),
+        parseable=parsed.parseable,
+        source=source,
+        search_text=search_text,
+    )
+    if connection.vendor == "postgresql":
+        # Computed by the INSERT itself: no second write per message.
+        message.search_vector = SearchVector(
+            Value(subject), config="simple", weight="A"
+        ) + SearchVector(Value(search_text), config="simple")
     with transaction.atomic():
-        message = Message(
-            space_id=space_id,
-            message_id=message_id,
-            in_reply_to=_clean(parsed.in_reply_to or "", 500),
-            references=[_clean(r, 500) for r in parsed.references],
-            subject=_clean(parsed.subject, 10_000),
-            from_name=_clean(parsed.from_.name, 300) if parsed.from_ else "",
-            from_address=_clean(parsed.from_.address, 320) if parsed.from_ else "",
-            to=_addresses(parsed.to),
-            cc=_addresses(parsed.cc),
-            date=parsed.date or now,
-            date_offset_minutes=parsed.date_offset_minutes,
-            text_body=_clean(parsed.text_body),
-            html_body=_clean(parsed.html_body),
-            raw_name=raw_name,
-            raw_size=len(raw),
-            raw_sha256=raw_sha,
-            content_digest=digest,
-            has_attachments=any(not a.inline for a in parsed.attachments),
-            problems=list(parsed.problems),
-            parseable=parsed.parseable,
-            source=source,
-            search_text=_search_text(parsed),
-        )
         try:
             with transaction.atomic():
+                thread_pk, merge = _thread_choose(message, refs)
+                message.thread_id = thread_pk
                 message.save()
         except IntegrityError:
             # Another worker archived the same content a moment ago.
@@ -133,73 +163,62 @@ def message_ingest(
             return IngestResult(
                 message_pk=winner.pk, created=False, parseable=winner.parseable
             )
-        Attachment.objects.bulk_create(
-            [
-                Attachment(
-                    message=message,
-                    position=position,
-                    filename=_clean(att.filename, 255),
-                    content_type=_clean(att.content_type, 255),
-                    size=len(att.content),
-                    sha256=att.sha256,
-                    blob_name=name,
-                    content_id=_clean(att.content_id or "", 500),
-                    inline=att.inline,
-                )
-                for position, att, name in stored_attachments
-            ]
-        )
-        refs = list(dict.fromkeys([*message.references, message.in_reply_to]))
-        refs = [r for r in refs if r and r != message_id]
-        MessageReference.objects.bulk_create(
-            [
-                MessageReference(space_id=space_id, message=message, ref_id=ref)
-                for ref in refs
-            ],
-            ignore_conflicts=True,
-        )
+        if stored_attachments:
+            Attachment.objects.bulk_create(
+                [
+                    Attachment(
+                        message=message,
+                        position=position,
+                        filename=_clean(att.filename, 255),
+                        content_type=_clean(att.content_type, 255),
+                        size=len(att.content),
+                        sha256=att.sha256,
+                        blob_name=name,
+                        content_id=_clean(att.content_id or "", 500),
+                        inline=att.inline,
+                    )
+                    for position, att, name in stored_attachments
+                ]
+            )
+        if refs:
+            MessageReference.objects.bulk_create(
+                [
+                    MessageReference(space_id=space_id, message=message, ref_id=ref)
+                    for ref in refs
+                ],
+                ignore_conflicts=True,
+            )
         if message_id:
             _flag_message_id_conflict(message)
-        message_thread_assign(message, refs)
-        if connection.vendor == "postgresql":
-            _index_search_vector([message.pk])
+        _thread_record(message, thread_pk, merge)
     return IngestResult(message_pk=message.pk, created=True, parseable=parsed.parseable)
 
 
 def _flag_message_id_conflict(message: Message) -> None:
     """Flag every message of the space that shares this Message-ID (invariant 3)."""
-    others = Message.objects.filter(
-        space_id=message.space_id, message_id=message.message_id
-    ).exclude(pk=message.pk)
-    if others.exists():
-        others.update(message_id_conflict=True)
+    flagged = (
+        Message.objects.filter(space_id=message.space_id, message_id=message.message_id)
+        .exclude(pk=message.pk)
+        .update(message_id_conflict=True)
+    )
+    if flagged:
         Message.objects.filter(pk=message.pk).update(message_id_conflict=True)
         message.message_id_conflict = True
-
-
-def _index_search_vector(message_pks: list[int]) -> None:
-    """Fill the PostgreSQL full-text vector from ``search_text`` (on ingest)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE mailarchive_message SET search_vector = "
-            "setweight(to_tsvector('simple', coalesce(subject, '')), 'A') || "
-            "to_tsvector('simple', search_text) WHERE id = ANY(%s)",
-            [message_pks],
-        )
 
 
 def _is_reply_subject(subject: str) -> bool:
     return subject.strip().lower().startswith(REPLY_PREFIXES)
 
 
-def message_thread_assign(message: Message, refs: list[str]) -> Thread:
-    """Put a freshly stored message into its thread, joining threads it links.
+def _thread_choose(message: Message, refs: list[str]) -> tuple[int, list[int]]:
+    """The thread a message about to be stored joins, and threads to merge into it.
 
-    A message joins the threads of the messages it refers to and of those that
-    refer to it (replies that arrived first); when those are several threads,
-    they are merged into the oldest. With no link at all, a reply-like subject
-    joins a recent thread of the same subject; otherwise a new thread starts.
-    Runs inside the caller's transaction.
+    A message joins the threads of the messages it refers to, of those that
+    refer to it (replies that arrived first) and of siblings that share a
+    reference with it (their parent never arrived); when those are several
+    threads, they are merged into the oldest. With no link at all, a reply-like
+    subject joins a recent thread of the same subject; otherwise a new thread
+    starts. Runs inside the caller's transaction.
     """
     space_id = message.space_id
     linked: set[int] = set()
@@ -209,17 +228,13 @@ def message_thread_assign(message: Message, refs: list[str]) -> Thread:
             .exclude(thread__isnull=True)
             .values_list("thread_id", flat=True)
         )
-    # Replies that arrived first refer to this message; siblings whose parent
-    # never arrived share one of its references.
     wanted = [*refs, message.message_id] if message.message_id else refs
     if wanted:
         linked |= set(
             Message.objects.filter(
                 pk__in=MessageReference.objects.filter(
                     space_id=space_id, ref_id__in=wanted
-                )
-                .exclude(message_id=message.pk)
-                .values("message_id")
+                ).values("message_id")
             )
             .exclude(thread__isnull=True)
             .values_list("thread_id", flat=True)
@@ -238,25 +253,48 @@ def message_thread_assign(message: Message, refs: list[str]) -> Thread:
         )
         if candidate:
             linked.add(candidate)
-    if linked:
-        threads = list(
-            Thread.objects.select_for_update().filter(pk__in=linked).order_by("pk")
-        )
-        thread = threads[0]
-        others = [t.pk for t in threads[1:]]
-        if others:
-            Message.objects.filter(thread_id__in=others).update(thread=thread)
-            Thread.objects.filter(pk__in=others).delete()
-    else:
+    if not linked:
         thread = Thread.objects.create(
             space_id=space_id,
             subject=message.subject[:2000],
             normalized_subject=normalized,
+            message_count=0,
         )
-    Message.objects.filter(pk=message.pk).update(thread=thread)
-    message.thread = thread
-    thread_refresh(thread.pk)
-    return thread
+        return thread.pk, []
+    ordered = sorted(linked)
+    if len(ordered) > 1:
+        # Lock in id order so that concurrent merges cannot deadlock.
+        list(Thread.objects.select_for_update().filter(pk__in=ordered).order_by("pk"))
+    return ordered[0], ordered[1:]
+
+
+def _thread_record(message: Message, thread_pk: int, merge: list[int]) -> None:
+    """Count the stored message in its thread, merging ``merge`` into it first."""
+    if merge:
+        Message.objects.filter(thread_id__in=merge).update(thread_id=thread_pk)
+        Thread.objects.filter(pk__in=merge).delete()
+        thread_refresh(thread_pk)
+        return
+    date = Value(message.date, output_field=DateTimeField())
+    earliest = Q(first_date__isnull=True) | Q(first_date__gt=date)
+    latest = Q(last_date__isnull=True) | Q(last_date__lt=date)
+    subject = message.subject[:2000]
+    Thread.objects.filter(pk=thread_pk).update(
+        message_count=F("message_count") + 1,
+        first_date=Case(When(earliest, then=date), default=F("first_date")),
+        last_date=Case(When(latest, then=date), default=F("last_date")),
+        subject=Case(
+            When(earliest, then=Value(subject, output_field=TextField())),
+            default=F("subject"),
+        ),
+        normalized_subject=Case(
+            When(
+                earliest,
+                then=Value(normalize_subject(subject)[:255], output_field=CharField()),
+            ),
+            default=F("normalized_subject"),
+        ),
+    )
 
 
 def thread_refresh(thread_pk: int) -> None:
