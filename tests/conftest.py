@@ -18,7 +18,8 @@ from tests.factories import (
     UserFactory,
 )
 
-pytest_plugins = ["tests.dovecot"]
+# One Dovecot and one Chromium for the whole session, whichever tests use them.
+pytest_plugins = ["tests.dovecot", "tests.browser.fixtures"]
 
 
 @pytest.fixture(scope="session")

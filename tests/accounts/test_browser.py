@@ -16,13 +16,7 @@ from django.db import connection
 from accounts import tasks
 from accounts.models import FetchSettings, MailAccount
 from tests.accounts.conftest import source_messages
-from tests.browser import conftest as browser_fixtures
-from tests.browser.conftest import log_in
-
-# The browser suite's fixtures, shared with this module.
-outside = browser_fixtures.outside
-browser = browser_fixtures.browser
-context = browser_fixtures.context
+from tests.browser.fixtures import log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from mailarchive.models import Message
-from tests.browser.conftest import log_in, page_requests
+from tests.browser.fixtures import log_in, page_requests
 from tests.mailarchive.test_views import BASE, PNG, ingest, raw_message
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

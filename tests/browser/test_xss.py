@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from tests.browser.conftest import log_in, page_requests
+from tests.browser.fixtures import log_in, page_requests
 from tests.mailarchive.test_views import ingest, raw_message
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

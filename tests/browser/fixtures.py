@@ -1,5 +1,6 @@
-"""Browser fixtures: one headless Debian Chromium for the session, driven by
-Playwright against pytest-django's live server.
+"""Browser fixtures, loaded as a plugin by tests/conftest.py: one headless Debian
+Chromium for the session, driven by Playwright against pytest-django's live
+server.
 
 Requests made by a sandboxed ``srcdoc`` frame do not reach Playwright's
 request events or routes, so the network is watched at its edge instead:
