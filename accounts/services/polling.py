@@ -20,18 +20,10 @@ content per space), not on the lease: overlapping polls cannot archive twice.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
-import os
-import secrets
-import socket
-import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
-from functools import lru_cache
-from pathlib import Path
 from typing import Any, TypeVar
 
 from django.conf import settings
@@ -41,7 +33,7 @@ from django.db import (
     IntegrityError,
     transaction,
 )
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 
 from accounts.clients import MailClientError, ServerListing, ServerMessage, open_client
@@ -61,12 +53,11 @@ from accounts.sentences import (
 from mailarchive import services as archive_services
 from mailarchive.models import Message
 
+from .lease import LeaseLostError, PollLease
 from .mail_accounts import connection_settings_for
 
 logger = logging.getLogger(__name__)
 
-LEASE_SECONDS = 30.0
-LEASE_RENEW_SECONDS = 5.0
 BATCH_MAX_COUNT = 100
 BATCH_MAX_BYTES = 32 * 1024 * 1024
 DELETE_CHUNK = 500
@@ -74,10 +65,6 @@ LEDGER_LOOKUP_CHUNK = 1000
 POP_PROTOCOLS = frozenset({MailAccount.Protocol.POP, MailAccount.Protocol.POPS})
 
 T = TypeVar("T")
-
-
-class LeaseLostError(Exception):
-    """Another poll took the account over because this one stalled too long."""
 
 
 @dataclass(frozen=True)
@@ -118,103 +105,6 @@ class _Progress:
     deleted: int = 0
     listed: bool = False
     left: list[dict[str, Any]] = field(default_factory=list)
-
-
-# -- the lease ---------------------------------------------------------------
-
-
-@lru_cache(maxsize=1)
-def _process_namespace() -> str:
-    """Names this machine's process-id space: same value, same pids."""
-    parts = [socket.gethostname()]
-    with contextlib.suppress(OSError):
-        parts.append(Path("/proc/sys/kernel/random/boot_id").read_text())
-    with contextlib.suppress(OSError):
-        parts.append(str(Path("/proc/self/ns/pid").readlink()))
-    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    with contextlib.suppress(OSError, IndexError):
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        return state != "Z"
-    return True
-
-
-def _holder_is_dead(owner: str) -> bool:
-    """Whether the lease holder is a process of this machine that has died."""
-    namespace, _sep, rest = owner.partition(":")
-    pid_text = rest.partition(":")[0]
-    if namespace != _process_namespace() or not pid_text.isdigit():
-        return False
-    return not _pid_alive(int(pid_text))
-
-
-class PollLease:
-    """The per-account lock, held in the account row across workers and machines.
-
-    Taken with one conditional UPDATE, renewed as work proceeds, released at
-    the end. A holder killed outright stops renewing: its lease expires after
-    ``LEASE_SECONDS``, or at once when the holder was a process of this
-    machine that is gone.
-    """
-
-    def __init__(self, account_id: int) -> None:
-        self.account_id = account_id
-        self.owner = f"{_process_namespace()}:{os.getpid()}:{secrets.token_hex(4)}"
-        self._renewed_at = 0.0
-
-    def _expiry(self) -> Any:
-        return timezone.now() + timedelta(seconds=LEASE_SECONDS)
-
-    def acquire(self) -> bool:
-        """Take the lease if it is free, expired or left by a dead process."""
-        free = (
-            Q(lease_owner="")
-            | Q(lease_expires_at__isnull=True)
-            | Q(lease_expires_at__lt=timezone.now())
-        )
-        taken = (
-            MailAccount.objects.filter(pk=self.account_id)
-            .filter(free)
-            .update(lease_owner=self.owner, lease_expires_at=self._expiry())
-        )
-        if not taken:
-            holder = (
-                MailAccount.objects.filter(pk=self.account_id)
-                .values_list("lease_owner", flat=True)
-                .first()
-            )
-            if holder and _holder_is_dead(holder):
-                taken = MailAccount.objects.filter(
-                    pk=self.account_id, lease_owner=holder
-                ).update(lease_owner=self.owner, lease_expires_at=self._expiry())
-        if taken:
-            self._renewed_at = time.monotonic()
-        return bool(taken)
-
-    def renew(self, *, force: bool = False) -> None:
-        """Extend the lease; raises LeaseLostError if another poll took it."""
-        if not force and time.monotonic() - self._renewed_at < LEASE_RENEW_SECONDS:
-            return
-        kept = MailAccount.objects.filter(
-            pk=self.account_id, lease_owner=self.owner
-        ).update(lease_expires_at=self._expiry())
-        if not kept:
-            raise LeaseLostError
-        self._renewed_at = time.monotonic()
-
-    def release(self) -> None:
-        """Give the lease up (if still held). Safe to re-run."""
-        MailAccount.objects.filter(pk=self.account_id, lease_owner=self.owner).update(
-            lease_owner="", lease_expires_at=None
-        )
 
 
 # -- the ledger ----------------------------------------------------------------

@@ -55,7 +55,9 @@ def _start(account_id: int, env: dict[str, str], log) -> subprocess.Popen:
     )
 
 
-def _kill_at_random(proc: subprocess.Popen, account_id: int, rng: random.Random):
+def _kill_at_random(
+    proc: subprocess.Popen, account_id: int, rng: random.Random, stride: int
+):
     """Kill ``proc`` at a random moment; returns True if it was still running."""
     if rng.random() < 0.4:
         try:
@@ -64,7 +66,7 @@ def _kill_at_random(proc: subprocess.Popen, account_id: int, rng: random.Random)
         except subprocess.TimeoutExpired:
             pass
     else:
-        target = _ledger_count(account_id) + rng.randint(1, 20)
+        target = _ledger_count(account_id) + rng.randint(1, stride)
         # A hang guard only: a healthy run passes its target in seconds.
         deadline = time.monotonic() + RUN_LIMIT
         while proc.poll() is None and _ledger_count(account_id) < target:
@@ -100,6 +102,8 @@ def run_crash_loop(dovecot, mail_user, account: MailAccount, count: int, kills: 
     env = child_env(dovecot)
     seed = int.from_bytes(os.urandom(4), "big")
     rng = random.Random(seed)
+    # Progress kills land, on average, evenly over the whole mailbox.
+    stride = max(10, count // kills)
     killed = interrupted_mid_poll = runs = 0
     with tempfile.TemporaryFile() as log:
         while True:
@@ -109,7 +113,7 @@ def run_crash_loop(dovecot, mail_user, account: MailAccount, count: int, kills: 
             started = time.monotonic()
             proc = _start(account.pk, env, log)
             if killed < kills and dovecot.message_count(mail_user.username):
-                if _kill_at_random(proc, account.pk, rng):
+                if _kill_at_random(proc, account.pk, rng, stride):
                     killed += 1
                     after = _ledger_count(account.pk)
                     interrupted_mid_poll += before < after < count
@@ -168,4 +172,4 @@ def test_fetchmail_killed_at_random_moments_archives_exactly_once(
 @pytest.mark.django_db(transaction=True)
 def test_ten_thousand_messages_killed_many_times(dovecot, mail_user, make_account):
     account = make_account(mail_user, "imaps")
-    run_crash_loop(dovecot, mail_user, account, 10_000, 40)
+    run_crash_loop(dovecot, mail_user, account, 10_000, 60)

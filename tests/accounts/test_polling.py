@@ -10,7 +10,7 @@ import pytest
 from django.db import OperationalError, connection
 
 from accounts.models import FetchedMessage, MailAccount, PollRun
-from accounts.services import mail_account_poll, polling
+from accounts.services import lease, mail_account_poll, polling
 from mailarchive import services as archive_services
 from mailarchive.models import Message
 from tests.accounts.conftest import archived_raws, make_message, source_messages
@@ -414,7 +414,7 @@ def test_lease_of_a_dead_local_process_is_taken_over_at_once(
     gone = subprocess.Popen(["true"])
     gone.wait()
     MailAccount.objects.filter(pk=account.pk).update(
-        lease_owner=f"{polling._process_namespace()}:{gone.pid}:dead",
+        lease_owner=f"{lease._process_namespace()}:{gone.pid}:dead",
         lease_expires_at=timezone.now() + timedelta(seconds=30),
     )
     assert poll(account).fetched == 2

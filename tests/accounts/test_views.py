@@ -481,3 +481,47 @@ def test_passwords_never_appear_in_pages_or_logs(
             assert secret not in text
         for account in accounts:
             assert secret not in account.password_encrypted
+
+
+@pytest.mark.django_db
+def test_admin_switch_goes_through_the_audited_service():
+    admin = SuperUserFactory(username="root")
+    client = login_client(admin)
+    add = client.post(
+        reverse("admin:accounts_fetchsettings_add"), {"automatic_polling": ""}
+    )
+    assert add.status_code == 302
+    row = FetchSettings.objects.get(pk=1)
+    assert (row.automatic_polling, row.changed_by) == (False, admin)
+    assert AuditEvent.objects.filter(
+        action="fetch.automatic_polling", actor=admin
+    ).exists()
+    assert client.get(reverse("admin:accounts_fetchsettings_add")).status_code == 403
+
+
+@pytest.mark.django_db
+def test_admin_edits_accounts_through_the_service_without_a_password_field():
+    space = SpaceFactory()
+    account = make(space)
+    client = login_client(SuperUserFactory())
+    url = reverse("admin:accounts_mailaccount_change", args=[account.pk])
+    form = client.get(url).content.decode()
+    assert 'name="password' not in form
+    response = client.post(
+        url,
+        {
+            "name": "Renamed",
+            "description": "",
+            "protocol": "imaps",
+            "host": "127.0.0.1",
+            "port": "993",
+            "username": "sales",
+            "folder": "INBOX",
+            "enabled": "on",
+        },
+    )
+    assert response.status_code == 302
+    account.refresh_from_db()
+    assert account.name == "Renamed"
+    assert AuditEvent.objects.filter(action="mail_account.update").exists()
+    assert client.get(reverse("admin:accounts_mailaccount_add")).status_code == 403
