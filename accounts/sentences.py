@@ -16,6 +16,8 @@ INTERNAL = "internal"
 FETCH_DISABLED = "fetch_disabled"
 NOT_GLOBAL = "not_global"
 BUSY = "busy"
+DISABLED = "disabled"
+AUTOMATIC_OFF = "automatic_off"
 
 # Kinds worth retrying soon: the network or the database may be back.
 TRANSIENT_KINDS = frozenset(
@@ -111,6 +113,8 @@ def error_sentence(
         FETCH_DISABLED: fetch_disabled_sentence(),
         NOT_GLOBAL: _("Only global spaces hold mail; this account was not polled."),
         BUSY: _("Another poll of this account was running."),
+        DISABLED: _("The account is disabled."),
+        AUTOMATIC_OFF: _("Automatic polling is switched off for the site."),
     }
     template = sentences.get(kind)
     if template is None:

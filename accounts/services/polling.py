@@ -39,9 +39,12 @@ from django.utils import timezone
 from accounts.clients import MailClientError, ServerListing, ServerMessage, open_client
 from accounts.crypto import PasswordUnreadableError, password_decrypt
 from accounts.models import FetchedMessage, MailAccount, PollRun
+from accounts.selectors import fetch_settings_get
 from accounts.sentences import (
+    AUTOMATIC_OFF,
     BUSY,
     DATABASE,
+    DISABLED,
     FETCH_DISABLED,
     INTERNAL,
     LEASE_LOST,
@@ -409,9 +412,10 @@ def mail_account_poll(
     Records a PollRun (the one given, or a new one) and the account's health.
     Never raises for mail-server, message or database trouble during the poll:
     the summary says what happened. Skips when fetching is disabled, the space
-    is not global or another poll holds the account's lease. Safe to re-run at
-    any time, also after a crash: nothing is archived twice and nothing is
-    deleted that is not archived.
+    is not global, another poll holds the account's lease, or (for queued
+    polls) the account was disabled or automatic polling switched off since.
+    Safe to re-run at any time, also after a crash: nothing is archived twice
+    and nothing is deleted that is not archived.
     """
     account = MailAccount.objects.select_related("space").filter(pk=account_id).first()
     if account is None:
@@ -428,6 +432,15 @@ def mail_account_poll(
         return _skip(run, account, FETCH_DISABLED)
     if not account.space.is_global:
         return _skip(run, account, NOT_GLOBAL)
+    # Queued polls honour a switch flipped after they were queued; the command
+    # line polls the accounts it is given.
+    if trigger != PollRun.Trigger.COMMAND and not account.enabled:
+        return _skip(run, account, DISABLED)
+    if (
+        trigger == PollRun.Trigger.SCHEDULE
+        and not fetch_settings_get().automatic_polling
+    ):
+        return _skip(run, account, AUTOMATIC_OFF)
     lease = PollLease(account.pk)
     if not lease.acquire():
         return _skip(run, account, BUSY)

@@ -189,3 +189,22 @@ def test_fetch_new_mail_is_refused_when_fetching_is_disabled(
     assert "MAILARCHIVE_FETCH_DISABLED" in response.content.decode()
     assert not PollRun.objects.exists()
     assert sent == []
+
+
+@pytest.mark.django_db
+def test_queued_polls_honour_switches_flipped_after_queueing(
+    dovecot, mail_user, make_account
+):
+    from accounts.services import mail_account_poll, mail_account_set_enabled
+
+    dovecot.deliver_many(mail_user.username, source_messages(2, tag="late"))
+    account = make_account(mail_user, "imaps")
+    fetch_settings_set(automatic_polling=False, actor=None)
+    scheduled = mail_account_poll(account_id=account.pk, trigger="schedule")
+    assert (scheduled.status, scheduled.error_kind) == ("skipped", "automatic_off")
+    mail_account_set_enabled(account=account, enabled=False)
+    manual = mail_account_poll(account_id=account.pk, trigger="manual")
+    assert (manual.status, manual.error_kind) == ("skipped", "disabled")
+    assert dovecot.message_count(mail_user.username) == 2
+    command = mail_account_poll(account_id=account.pk, trigger="command")
+    assert (command.status, command.fetched) == ("ok", 2)
