@@ -24,6 +24,7 @@ from django.http import (
 )
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from spaces.decorators import space_required
 from spaces.models import Level, Space
@@ -173,7 +174,7 @@ def export_search_view(request: HttpRequest, space: Space) -> HttpResponse:
     form = SearchForm(request.GET)
     if not form.is_valid() or form.mail_search().is_empty:
         return HttpResponseBadRequest(
-            "Say what to search for: the parameters of the search page."
+            _("Say what to search for: the parameters of the search page.")
         )
     # Relevance ranks only order results; an export is oldest first anyway.
     search = dataclasses.replace(form.mail_search(), order=Order.NEWEST)

@@ -10,6 +10,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from .search import MailSearch, Order
 from .selectors import DEFAULT_PAGE_SIZE, PAGE_SIZES, Sort
@@ -81,7 +82,8 @@ class SearchForm(forms.Form):
     sender = forms.CharField(required=False, max_length=320, label=_("Sender"))
     date_from = forms.DateField(
         required=False,
-        label=_("From"),
+        # "From" alone is also the sender header; the context keeps them apart.
+        label=pgettext_lazy("start of a date range", "From"),
         widget=forms.DateInput(attrs={"type": "date"}),
     )
     date_to = forms.DateField(

@@ -6,6 +6,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.db.models import Max, Q, QuerySet
 from django.http import Http404
+from django.utils.translation import gettext as _
 
 from .models import Level, Space, SpacePermission
 
@@ -66,10 +67,10 @@ def space_get_for(user: AnyUser, key: str, level: int = Level.VIEW) -> Space:
     """
     space = Space.objects.filter(key=key).first()
     if space is None:
-        raise Http404("No such space.")
+        raise Http404(_("No such space."))
     held = space_level_for(user, space)
     if held is None:
-        raise Http404("No such space.")
+        raise Http404(_("No such space."))
     if held < level:
         raise PermissionDenied
     return space
