@@ -72,8 +72,8 @@ def child_env(dovecot) -> dict[str, str]:
 
 def corpus_path() -> Path:
     """The shared corpus (MAILARCHIVE_TEST_CORPUS); the test fails without it."""
-    value = os.environ.get("MAILARCHIVE_TEST_CORPUS", "/work/shared/corpus")
-    path = Path(value)
+    value = os.environ.get("MAILARCHIVE_TEST_CORPUS", "")
+    path = Path(value) if value else PROJECT_DIR.parent / "shared" / "corpus"
     if not (path / "mimekit" / "messages").is_dir():
         pytest.fail(
             f"test corpus not found at {path}: set MAILARCHIVE_TEST_CORPUS to the "
