@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export MAILARCHIVE_TEST_CORPUS ?= $(abspath ../shared/corpus)
 
-.PHONY: venv run test lint format check-deploy messages bench bench-quick clean
+.PHONY: venv run test test-slow lint format check-deploy messages bench bench-quick clean
 
 # Create or refresh the virtualenv with the project and its dev extras installed.
 $(BIN)/.installed: pyproject.toml
@@ -37,7 +37,30 @@ test: venv lint
 	scripts/ensure-chromium
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+# The long runs left out of `make test`: the 10,000-message poll killed at
+# random moments, 10,000-message mailboxes, a 200 MB mbox (about 15 minutes).
+test-slow: venv
+	scripts/ensure-dovecot
+	$(BIN)/pytest -m slow $(PYTEST_ARGS)
+
 # Regenerate the translation catalogues after changing strings (needs gettext).
 messages: venv
 	$(BIN)/python manage.py makemessages -l ja --ignore '.venv' --ignore 'var'
 	$(BIN)/python manage.py compilemessages --ignore '.venv'
+
+# Benchmarks, never part of `make test`: they print figures and assert nothing.
+# Both need root (a private Dovecot), PostgreSQL and a few GB of disk, and
+# rewrite docs/benchmarks.md and its chart.
+$(BIN)/.bench-installed: pyproject.toml $(BIN)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]' pyinstrument
+	@touch $@
+
+# Full run: 1,000,000 messages, 100,000-message poll, 1 GiB mbox (about an hour).
+bench: venv $(BIN)/.bench-installed
+	scripts/ensure-dovecot
+	$(BIN)/python bench/run.py
+
+# The same measurements with small sizes, in under five minutes.
+bench-quick: venv $(BIN)/.bench-installed
+	scripts/ensure-dovecot
+	$(BIN)/python bench/run.py --quick
