@@ -275,3 +275,22 @@ class FeedToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} ({self.created_at:%Y-%m-%d})"
+
+
+class OrphanBlob(models.Model):
+    """A stored object that a purge left without rows, waiting to be deleted.
+
+    It is deleted only after a grace period longer than any ingest transaction,
+    and only if no row refers to it then and nothing rewrote it meanwhile: an
+    ingest that reuses identical bytes rewrites the object before its commit.
+    """
+
+    name = models.CharField(max_length=200, unique=True)
+    queued_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("orphaned stored object")
+        verbose_name_plural = _("orphaned stored objects")
+
+    def __str__(self) -> str:
+        return self.name

@@ -6,6 +6,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.contrib.postgres.search import SearchVector
 from django.core.files.storage import default_storage
@@ -32,7 +33,14 @@ from django.utils import timezone
 from spaces.models import Space
 from spaces.services import audit_record
 
-from .models import Attachment, FeedToken, Message, MessageReference, Thread
+from .models import (
+    Attachment,
+    FeedToken,
+    Message,
+    MessageReference,
+    OrphanBlob,
+    Thread,
+)
 from .parsing import (
     ParsedAddress,
     ParsedMessage,
@@ -498,33 +506,57 @@ def messages_purge(
                     target=f"{len(pks)} messages",
                     detail={"count": len(pks), "messages": pks},
                 )
-            transaction.on_commit(lambda names=names: _blobs_release(names))
+            OrphanBlob.objects.bulk_create(
+                [OrphanBlob(name=name) for name in sorted(names)],
+                ignore_conflicts=True,
+            )
             purged += len(pks)
     return purged
 
 
-def _blobs_release(names: set[str]) -> None:
-    """Delete the stored objects among ``names`` that no row refers to any more.
+def orphan_blob_grace() -> timedelta:
+    """How long a purged object waits: longer than any ingest transaction."""
+    return timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT) + timedelta(hours=1)
 
-    Runs after the commit that removed the rows. Safe to re-run: a missing
-    object is no error.
+
+def orphan_blobs_collect(*, now: datetime | None = None) -> int:
+    """Delete stored objects that purges left without rows, once it is safe.
+
+    An object queued longer ago than the grace period is deleted when no row
+    refers to it and it was not written since (an ingest that reuses identical
+    bytes rewrites the object before it commits, and commits within the grace
+    period). Returns how many objects were deleted. Safe to re-run.
     """
-    candidates = sorted(names)
-    for start in range(0, len(candidates), TRASH_BATCH):
-        batch = candidates[start : start + TRASH_BATCH]
+    now = now or timezone.now()
+    cutoff = now - orphan_blob_grace()
+    deleted = 0
+    while True:
+        batch = list(
+            OrphanBlob.objects.filter(queued_at__lt=cutoff)
+            .order_by("pk")
+            .values_list("pk", "name")[:TRASH_BATCH]
+        )
+        if not batch:
+            return deleted
+        names = [name for _pk, name in batch]
         used = set(
-            Message.objects.filter(raw_name__in=batch).values_list(
+            Message.objects.filter(raw_name__in=names).values_list(
                 "raw_name", flat=True
             )
         )
         used |= set(
-            Attachment.objects.filter(blob_name__in=batch).values_list(
+            Attachment.objects.filter(blob_name__in=names).values_list(
                 "blob_name", flat=True
             )
         )
-        for name in batch:
-            if name not in used:
-                default_storage.delete(name)
+        for name in names:
+            if name in used or not default_storage.exists(name):
+                continue
+            if default_storage.get_modified_time(name) >= cutoff:
+                continue
+            default_storage.delete(name)
+            deleted += 1
+        OrphanBlob.objects.filter(pk__in=[pk for pk, _name in batch]).delete()
 
 
 @transaction.atomic(durable=True)

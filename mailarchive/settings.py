@@ -240,4 +240,9 @@ CELERY_BEAT_SCHEDULE = {
         # A dispatch that could not run before the next one is due is dropped.
         "options": {"expires": max(MAILARCHIVE_POLL_INTERVAL - 5, 5)},
     },
+    "collect-orphaned-stored-objects": {
+        "task": "mailarchive.tasks.orphan_blobs_collect_task",
+        "schedule": 3600,
+        "options": {"expires": 3000},
+    },
 }

@@ -32,6 +32,9 @@ class DurableFileSystemStorage(FileSystemStorage):
     def _save(self, name: str, content: IO[bytes]) -> str:
         full = Path(self.path(name))
         if full.exists():
+            # Same name, same bytes: only mark it as in use now, so that the
+            # collector of purged objects leaves it alone (see OrphanBlob).
+            os.utime(full)
             return name
         full.parent.mkdir(parents=True, exist_ok=True)
         tmp = full.with_name(f".{full.name}.{os.getpid()}.tmp")
@@ -61,17 +64,18 @@ def blob_name(kind: str, sha256_hex: str) -> str:
 def blob_put(kind: str, data: bytes, sha256_hex: str | None = None) -> tuple[str, str]:
     """Store ``data`` durably under its digest; returns (name, sha256 hex).
 
-    Safe to re-run: the same bytes map to the same name and are written once.
+    Safe to re-run: the same bytes map to the same name and are stored once.
     """
     digest = sha256_hex or hashlib.sha256(data).hexdigest()
     name = blob_name(kind, digest)
-    if not default_storage.exists(name):
-        saved = default_storage.save(name, ContentFile(data))
-        if saved != name:
-            raise RuntimeError(
-                f"storage renamed {name} to {saved}: configure the storage backend "
-                "to overwrite files (content-addressed names must be kept)"
-            )
+    # Written even when present: the write marks the object as in use now,
+    # which a concurrent purge's collector respects.
+    saved = default_storage.save(name, ContentFile(data))
+    if saved != name:
+        raise RuntimeError(
+            f"storage renamed {name} to {saved}: configure the storage backend "
+            "to overwrite files (content-addressed names must be kept)"
+        )
     return name, digest
 
 

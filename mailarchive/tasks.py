@@ -7,6 +7,7 @@ from datetime import timedelta
 from celery import shared_task
 
 from .imports import import_summary, mbox_import_run
+from .services import orphan_blobs_collect
 
 # An import of a file of many gigabytes may take hours; the job commits as it
 # goes, so a run cut short continues where it stopped when run again.
@@ -27,3 +28,9 @@ def mbox_import_task(import_id: int) -> str:
     """
     job = mbox_import_run(import_id)
     return f"import {job.pk} {job.status}: {import_summary(job)}"
+
+
+@shared_task(name="mailarchive.tasks.orphan_blobs_collect_task")
+def orphan_blobs_collect_task() -> str:
+    """Delete the stored objects purges left behind, past their grace period."""
+    return f"deleted {orphan_blobs_collect()} orphaned stored objects"
