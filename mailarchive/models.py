@@ -133,6 +133,13 @@ class Attachment(models.Model):
     sha256 = models.CharField(max_length=64)
     blob_name = models.CharField(max_length=200)
     content_id = models.CharField(max_length=500, blank=True)
+    # Content-Location resolved against content_base (RFC 2557): the HTML of
+    # the message may name the part by this URL instead of by cid:. Database
+    # defaults let loaders that list their columns leave both out.
+    content_location = models.CharField(max_length=500, blank=True, db_default="")
+    # The base URL of the part's multipart/related group, against which that
+    # group's HTML resolves relative references.
+    content_base = models.CharField(max_length=500, blank=True, db_default="")
     inline = models.BooleanField(default=False)
 
     class Meta:

@@ -11,10 +11,12 @@ comments or functions other than colours.
 
 URLs: links may point to ``http:``, ``https:`` and ``mailto:`` and open in a
 new browsing context without opener or referrer. Images may come from the
-message's own parts (``cid:``, rewritten through the caller's ``cid_url``),
-from ``data:`` URLs of raster types, and from ``http(s):`` only when the
-reader asked for remote content. Relative URLs are dropped: in a ``srcdoc``
-document they would resolve against the archive itself.
+message's own parts (``cid:``, rewritten through the caller's ``cid_url``;
+any other URL that names a part by its Content-Location, rewritten through
+``location_url``), from ``data:`` URLs of raster types, and from ``http(s):``
+only when the reader asked for remote content. Other relative URLs are
+dropped: in a ``srcdoc`` document they would resolve against the archive
+itself.
 """
 
 from __future__ import annotations
@@ -161,8 +163,9 @@ _ATTRIBUTES: dict[str, set[str]] = {
 }
 
 # Schemes nh3 lets through to the attribute filter in href and src; the
-# filter then decides per element and attribute.
-_URL_SCHEMES = frozenset({"http", "https", "mailto", "cid", "data"})
+# filter then decides per element and attribute. ``file:`` only ever becomes
+# a part of the message: saved web pages (MHTML) name their parts by it.
+_URL_SCHEMES = frozenset({"http", "https", "mailto", "cid", "data", "file"})
 
 _LINK_REL = "noopener noreferrer nofollow"
 
@@ -295,14 +298,22 @@ class _MailFilter:
 
     nh3 has already removed href and src values with schemes outside
     ``_URL_SCHEMES``; everything returned here is either such a value, a
-    value rebuilt from an allow-list, or a URL produced by ``cid_url``.
+    value rebuilt from an allow-list, a URL produced by ``cid_url``, or a
+    same-origin URL produced by ``location_url``.
     """
 
     def __init__(
-        self, *, allow_remote: bool, cid_url: Callable[[str], str | None]
+        self,
+        *,
+        allow_remote: bool,
+        cid_url: Callable[[str], str | None],
+        location_url: Callable[[str], str | None] | None,
+        img_src_origin: str,
     ) -> None:
         self.allow_remote = allow_remote
         self.cid_url = cid_url
+        self.location_url = location_url
+        self.img_src_origin = img_src_origin
         self.has_remote_content = False
 
     def __call__(self, tag: str, attribute: str, value: str) -> str | None:
@@ -336,11 +347,34 @@ class _MailFilter:
             return self.cid_url(content_id) if content_id else None
         if scheme == "data":
             return url if allow_data and _is_raster_data_url(url) else None
+        part_url = self._part_url(url)
+        if part_url is not None:
+            return part_url
         if scheme is None and url.startswith("//"):
             scheme, url = "https", "https:" + url
         if scheme in _REMOTE_SCHEMES:
             self.has_remote_content = True
             return url if self.allow_remote else None
+        return None
+
+    def _part_url(self, url: str) -> str | None:
+        """The archive URL of the part ``url`` names by its Content-Location.
+
+        Only a path on the archive, or a URL on ``img_src_origin``, is taken:
+        whatever the callback returns, the picture comes from the archive.
+        """
+        if self.location_url is None or not url:
+            return None
+        found = self.location_url(url)
+        if found is None:
+            return None
+        _scheme, found = _split_url(found)
+        if found.startswith("/") and not found.startswith(("//", "/\\")):
+            return found
+        if self.img_src_origin != "'self'" and found.startswith(
+            self.img_src_origin + "/"
+        ):
+            return found
         return None
 
     def _style(self, value: str) -> str | None:
@@ -385,18 +419,29 @@ def sanitize_html(
     allow_remote: bool,
     cid_url: Callable[[str], str | None],
     img_src_origin: str = "'self'",
+    location_url: Callable[[str], str | None] | None = None,
 ) -> SanitizedHtml:
     """Return ``html`` (a mail body, fragment or document) as a safe document.
 
     ``cid_url`` maps a Content-ID (without angle brackets) to the archive URL
-    of that part, or None to drop the image. ``img_src_origin`` is the CSP
-    source for those URLs: ``'self'`` or an origin such as
-    ``https://archive.example.com``. Pure function; safe to call repeatedly.
-    Raises ValueError for an ``img_src_origin`` that is not a single source.
+    of that part, or None to drop the image. ``location_url`` is asked first
+    about every other picture or background URL, as written in the mail
+    (relative or absolute): it returns the archive URL of the part whose
+    Content-Location that is, or None. A URL it answers for is not remote
+    content; an answer that is neither a path nor on ``img_src_origin`` is
+    ignored. ``img_src_origin`` is the CSP source for those URLs: ``'self'``
+    or an origin such as ``https://archive.example.com``. Pure function; safe
+    to call repeatedly. Raises ValueError for an ``img_src_origin`` that is
+    not a single source.
     """
     if not re.fullmatch(r"'self'|https?://[A-Za-z0-9.:\[\]-]+", img_src_origin):
         raise ValueError(f"not a single CSP source: {img_src_origin!r}")
-    mail_filter = _MailFilter(allow_remote=allow_remote, cid_url=cid_url)
+    mail_filter = _MailFilter(
+        allow_remote=allow_remote,
+        cid_url=cid_url,
+        location_url=location_url,
+        img_src_origin=img_src_origin,
+    )
     body = nh3.clean(
         html,
         tags=set(_TAGS),

@@ -183,6 +183,8 @@ def message_ingest(
                         sha256=att.sha256,
                         blob_name=name,
                         content_id=_clean(att.content_id or "", 500),
+                        content_location=_clean(att.content_location or "", 500),
+                        content_base=_clean(att.content_base or "", 500),
                         inline=att.inline,
                     )
                     for position, att, name in stored_attachments

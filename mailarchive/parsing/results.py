@@ -24,6 +24,12 @@ class ParsedAttachment:
     content_id: str | None  # without <>, for cid: references
     inline: bool  # shown within the HTML body rather than listed
     sha256: str  # hex digest of content
+    # The URL in Content-Location, resolved against content_base (see
+    # .locations); HTML may refer to the part by it instead of by cid:.
+    content_location: str | None = None
+    # The base URL of the multipart/related the part belongs to: relative
+    # references in that group's HTML resolve against it.
+    content_base: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

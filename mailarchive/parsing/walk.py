@@ -4,6 +4,7 @@ Which part becomes the text body, the HTML body or an attachment follows what
 mail programs show: the plain and the HTML branch of multipart/alternative, the
 root of multipart/related with its other parts inline, every inline text part
 of multipart/mixed in order. Each payload is transfer-decoded at most once.
+Parts named by Content-Location follow the rules of :mod:`.locations`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from email import policy as email_policy
 from email.generator import BytesGenerator
 from email.message import Message
+from html.parser import HTMLParser
 from io import BytesIO
 
 from . import tnef
@@ -25,6 +27,12 @@ from .headers import (
     decode_params,
     decode_unstructured,
     safe_filename,
+)
+from .locations import (
+    LocationIndex,
+    decode_location,
+    related_base,
+    resolve_location,
 )
 from .results import ParsedAttachment
 from .text import html_to_text, normalise_newlines
@@ -67,6 +75,7 @@ class Placement:
     related: bool  # inside multipart/related, outside its root
     body: Body
     collect: bool  # False inside attached messages: those are kept whole
+    base: str | None = None  # of the enclosing multipart/related, if any
 
     def child(self, **changes: object) -> Placement:
         """The placement of a child part: one level deeper, with ``changes``."""
@@ -136,7 +145,7 @@ class Walker:
             else:
                 # The parser only builds a list for multipart and message
                 # types; anything else here was mislabelled later on.
-                self._multipart(payload, content_type, params, where)
+                self._multipart(payload, content_type, params, headers, where)
             return
         if not valid and filename:
             content_type = _type_from_filename(filename)
@@ -152,6 +161,7 @@ class Walker:
         children: list[Message],
         content_type: str,
         params: dict[str, str],
+        headers: dict[str, str],
         where: Placement,
     ) -> None:
         subtype = content_type.partition("/")[2]
@@ -180,12 +190,17 @@ class Walker:
             return
         if subtype == "related":
             root = self._related_root(children, params)
+            root_headers = _header_map(root) if root is not None else {}
+            base = related_base(headers, root_headers, where.base, self.context)
             for child in children:
                 if child is root:
-                    self.visit(child, where.child())
+                    self.visit(child, where.child(base=base))
                 else:
                     self.visit(
-                        child, where.child(text_ok=False, html_ok=False, related=True)
+                        child,
+                        where.child(
+                            text_ok=False, html_ok=False, related=True, base=base
+                        ),
                     )
             return
         for child in children:
@@ -262,6 +277,7 @@ class Walker:
                     related=False,
                     body=nested,
                     collect=False,
+                    base=None,
                 ),
             )
             self.embedded[slot] = self._embedded_text(inner, nested)
@@ -328,8 +344,20 @@ class Walker:
         if tnef.is_tnef(content_type, filename) and self._expand_tnef(data, where):
             return
         content_id = decode_content_id(headers.get("content-id"), self.context)
+        location = resolve_location(
+            decode_location(headers.get("content-location"), self.context),
+            where.base,
+        )
         inline = where.related or (disposition == "inline" and content_id is not None)
-        self._attach(data, content_type, filename, content_id, where, inline=inline)
+        self._attach(
+            data,
+            content_type,
+            filename,
+            content_id,
+            where,
+            inline=inline,
+            location=location,
+        )
 
     def _payload(self, part: Message) -> bytes:
         try:
@@ -356,6 +384,7 @@ class Walker:
         where: Placement,
         *,
         inline: bool,
+        location: str | None = None,
     ) -> None:
         name = safe_filename(filename, _extension(content_type))
         if content_type in _MESSAGE_TYPES and not name.lower().endswith(".eml"):
@@ -368,6 +397,8 @@ class Walker:
                 content_id=content_id,
                 inline=inline,
                 sha256=hashlib.sha256(content).hexdigest(),
+                content_location=location,
+                content_base=where.base if location is not None else None,
             )
         )
 
@@ -409,16 +440,56 @@ class Walker:
         return normalise_newlines(value.rstrip("\x00"))
 
     def finish(self) -> tuple[str, str, list[ParsedAttachment], str]:
-        """Text body, HTML body, attachments (cid-referenced ones inline), embedded."""
+        """Text body, HTML body, attachments (referenced ones inline), embedded.
+
+        A part is referenced by ``cid:`` and its Content-ID, or by its
+        Content-Location as the source of a picture or background.
+        """
         text = "\n".join(self.body.text)
         html = "\n".join(self.body.html)
         lowered = html.lower()
+        by_location = _located_references(html, self.attachments)
         attachments = [
             replace(item, inline=True)
             if not item.inline
-            and item.content_id
-            and f"cid:{item.content_id.lower()}" in lowered
+            and (
+                (item.content_id and f"cid:{item.content_id.lower()}" in lowered)
+                or index in by_location
+            )
             else item
-            for item in self.attachments
+            for index, item in enumerate(self.attachments)
         ]
         return text, html, attachments, "\n\n".join(t for t in self.embedded if t)
+
+
+class _ImageSources(HTMLParser):
+    """Collects the values of ``src`` and ``background`` attributes."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.sources: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        for name, value in attrs:
+            if name in ("src", "background") and value:
+                self.sources.append(value)
+
+
+def _located_references(html: str, attachments: list[ParsedAttachment]) -> set[int]:
+    """Indexes of the attachments whose Content-Location the HTML refers to."""
+    index: LocationIndex[int] = LocationIndex()
+    for position, item in enumerate(attachments):
+        if item.content_location:
+            index.add(item.content_location, item.content_base, position)
+    if not index or not html:
+        return set()
+    collector = _ImageSources()
+    try:
+        collector.feed(html)
+        collector.close()
+    except Exception:  # the sources read so far still count; the body is kept
+        pass
+    # Distinct sources only, and no more than a message may have parts.
+    sources = list(dict.fromkeys(collector.sources))[:MAX_PARTS]
+    found = (index.find(source) for source in sources)
+    return {position for position in found if position is not None}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from urllib.parse import unquote, urlencode
 
 from django.contrib import messages as flash
@@ -32,6 +33,7 @@ from spaces.selectors import (
 
 from ..forms import MailListForm
 from ..models import Attachment, Message
+from ..parsing.locations import LocationIndex
 from ..sanitize import sanitize_html
 from ..selectors import (
     BadCursor,
@@ -145,19 +147,31 @@ def _inline_token_holder(
     return get_user_model().objects.filter(pk=holder, is_active=True).first()
 
 
+@dataclass(frozen=True)
+class InlineImages:
+    """The archive URLs of a message's picture parts, by how its HTML names them."""
+
+    by_content_id: dict[str, str]
+    by_location: LocationIndex[str]
+
+
 def _inline_image_urls(
     request: HttpRequest, space: Space, message: Message, parts: list[Attachment]
-) -> dict[str, str]:
-    """Content-ID → absolute, signed URL of each picture part (``cid:`` targets).
+) -> InlineImages:
+    """Absolute, signed URL of each picture part, by Content-ID (``cid:``
+    targets) and by Content-Location (URLs that name a part).
 
     The HTML is shown in a sandboxed frame whose origin is opaque, and Chromium
     sends no SameSite cookie with requests from such a frame (whether the frame
     is a ``srcdoc`` or a same-origin ``src``): the session cannot vouch for the
     picture request, so the URL carries a pass for the viewing user instead.
+    Every URL is on the archive: a mail's own URLs never come back from here.
     """
-    urls: dict[str, str] = {}
+    by_content_id: dict[str, str] = {}
+    by_location: LocationIndex[str] = LocationIndex()
     for part in parts:
-        if part.content_id and part.content_type.lower() in INLINE_IMAGE_TYPES:
+        named = part.content_id or part.content_location
+        if named and part.content_type.lower() in INLINE_IMAGE_TYPES:
             path = reverse(
                 "mailarchive:attachment-inline",
                 kwargs={
@@ -169,9 +183,14 @@ def _inline_image_urls(
             token = inline_image_token(
                 request.user, space.key, message.pk, part.position
             )
-            address = f"{path}?{urlencode({'t': token})}"
-            urls.setdefault(part.content_id, request.build_absolute_uri(address))
-    return urls
+            address = request.build_absolute_uri(f"{path}?{urlencode({'t': token})}")
+            if part.content_id:
+                by_content_id.setdefault(part.content_id, address)
+            if part.content_location:
+                by_location.add(
+                    part.content_location, part.content_base or None, address
+                )
+    return InlineImages(by_content_id=by_content_id, by_location=by_location)
 
 
 @space_required(Level.VIEW)
@@ -190,11 +209,12 @@ def message_detail(request: HttpRequest, space: Space, message_pk: int) -> HttpR
     allow_remote = request.GET.get("remote") == "1"
     html = None
     if message.html_body:
-        cid_urls = _inline_image_urls(request, space, message, parts)
+        images = _inline_image_urls(request, space, message, parts)
         html = sanitize_html(
             message.html_body,
             allow_remote=allow_remote,
-            cid_url=cid_urls.get,
+            cid_url=images.by_content_id.get,
+            location_url=images.by_location.find,
             img_src_origin=request_origin(request),
         )
     raw_text = None
@@ -303,7 +323,8 @@ def attachment_download(
 def attachment_inline(
     request: HttpRequest, key: str, message_pk: int, position: int
 ) -> HttpResponse:
-    """A picture part for a ``cid:`` reference in the message's HTML.
+    """A picture part for a ``cid:`` or Content-Location reference in the
+    message's HTML.
 
     The permission check is that of ``space_required``, made for the user of
     the signed pass in ``t`` when there is one (see ``_inline_image_urls``),

@@ -18,6 +18,7 @@ from mailarchive.parsing import (
     body_text_for_search,
     parse_message,
 )
+from mailarchive.parsing.locations import MAX_BASES, MAX_LOCATION, LocationIndex
 
 
 def corpus_dir() -> Path:
@@ -95,6 +96,8 @@ def test_mhtml_related_image_is_an_inline_attachment() -> None:
     assert image.content.startswith(b"\x89PNG\r\n\x1a\n")
     assert image.filename == "attachment.png"
     assert "def" in body_text_for_search(parsed)
+    assert image.content_location == "image1"
+    assert image.content_base is None
 
 
 def test_embedded_message_is_kept_as_eml_and_its_text_recorded() -> None:
@@ -300,3 +303,202 @@ def test_rtf_only_tnef_keeps_winmail_dat() -> None:
 
     assert [a.filename for a in parsed.attachments] == ["winmail.dat"]
     assert parsed.attachments[0].content_type == "application/ms-tnef"
+
+
+PNG_BASE64 = (
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGP4z8DwHwAFAAH/"
+    "iZk9HQAAAABJRU5ErkJggg=="
+)
+
+
+def mime(*lines: str) -> bytes:
+    """Message bytes from header and body lines, CRLF line ends."""
+    return "\r\n".join(lines).encode("utf-8") + b"\r\n"
+
+
+def picture(location: str, *extra: str) -> tuple[str, ...]:
+    return (
+        "Content-Type: image/png",
+        "Content-Transfer-Encoding: base64",
+        f"Content-Location: {location}",
+        *extra,
+        "",
+        PNG_BASE64,
+    )
+
+
+def test_relative_locations_resolve_against_content_base() -> None:
+    """GIVEN a multipart/related with a Content-Base (RFC 2110) and parts with
+    relative Content-Locations WHEN parsed THEN each location is the absolute
+    URL, the base is kept with the part, and the HTML's relative references
+    (however written) name those parts."""
+    raw = mime(
+        "From: a@example.com",
+        "Subject: News",
+        "MIME-Version: 1.0",
+        'Content-Type: multipart/related; boundary="rel"; type="text/html"',
+        'Content-Base: "http://www.example.com/news/"',
+        "",
+        "--rel",
+        "Content-Type: text/html; charset=utf-8",
+        "",
+        '<p><img src="images/logo.png"><img src="./images/photo.png">'
+        '<table background="http://www.example.com/news/bg.png"></table></p>',
+        "--rel",
+        *picture("images/logo.png"),
+        "--rel",
+        *picture("images/\r\n photo.png"),
+        "--rel",
+        *picture("bg.png"),
+        "--rel--",
+    )
+    parsed = parse_message(raw)
+
+    base = "http://www.example.com/news/"
+    assert [
+        (a.content_location, a.content_base, a.inline) for a in parsed.attachments
+    ] == [
+        (base + "images/logo.png", base, True),
+        (base + "images/photo.png", base, True),
+        (base + "bg.png", base, True),
+    ]
+    index: LocationIndex[int] = LocationIndex()
+    for position, item in enumerate(parsed.attachments):
+        assert item.content_location is not None
+        index.add(item.content_location, item.content_base, position)
+    assert index.find("images/logo.png") == 0
+    assert index.find(" ./images/photo.png\n") == 1
+    assert index.find("http://www.example.com/news/bg.png") == 2
+    assert index.find("bg.png") == 2
+    assert index.find("images/other.png") is None
+    assert index.find("http://www.example.com/bg.png") is None
+
+
+def test_saved_web_page_resolves_against_the_root_location() -> None:
+    """GIVEN a saved web page (MHTML): the root has an absolute file: location,
+    the picture's absolute location sits next to it, the HTML refers to it
+    relatively WHEN parsed THEN the root's location is the picture's base."""
+    raw = mime(
+        "From: a@example.com",
+        "Subject: Saved page",
+        "MIME-Version: 1.0",
+        'Content-Type: multipart/related; boundary="rel"; type="text/html"',
+        "",
+        "--rel",
+        "Content-Type: text/html; charset=utf-8",
+        "Content-Location: file:///C:/Users/Ann/page.htm",
+        "",
+        '<img src="page_files/image001.png">',
+        "--rel",
+        *picture("file:///C:/Users/Ann/page_files/image001.png"),
+        "--rel--",
+    )
+    [image] = parse_message(raw).attachments
+
+    assert image.content_location == "file:///C:/Users/Ann/page_files/image001.png"
+    assert image.content_base == "file:///C:/Users/Ann/page.htm"
+    index: LocationIndex[str] = LocationIndex()
+    index.add(image.content_location, image.content_base, "found")
+    assert index.find("page_files/image001.png") == "found"
+
+
+def test_absolute_location_outside_related_is_inline_only_when_referenced() -> None:
+    """GIVEN parts with absolute http locations in multipart/mixed WHEN the HTML
+    shows one of them THEN that one is inline and the other stays listed."""
+    raw = mime(
+        "From: a@example.com",
+        "Subject: Logo",
+        "MIME-Version: 1.0",
+        'Content-Type: multipart/mixed; boundary="mix"',
+        "",
+        "--mix",
+        "Content-Type: text/html; charset=utf-8",
+        "",
+        '<p><img src="http://example.com/logo.png" alt="logo"></p>',
+        "--mix",
+        *picture("http://example.com/logo.png"),
+        "--mix",
+        *picture(
+            "http://example.com/other.png",
+            'Content-Disposition: attachment; filename="other.png"',
+        ),
+        "--mix--",
+    )
+    parsed = parse_message(raw)
+
+    assert [
+        (a.content_location, a.content_base, a.inline) for a in parsed.attachments
+    ] == [
+        ("http://example.com/logo.png", None, True),
+        ("http://example.com/other.png", None, False),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        (
+            "=?utf-8?q?http=3A//example.com/caf=C3=A9.png?=",
+            "http://example.com/café.png",
+        ),
+        ("<http://example.com/a.png>", "http://example.com/a.png"),
+        ("http://example.com/" + "a" * MAX_LOCATION, None),
+        ("   ", None),
+    ],
+    ids=["encoded-word", "bracketed", "too-long", "blank"],
+)
+def test_location_header_is_decoded_and_bounded(
+    header: str, expected: str | None
+) -> None:
+    raw = mime(
+        "From: a@example.com",
+        "MIME-Version: 1.0",
+        'Content-Type: multipart/mixed; boundary="mix"',
+        "",
+        "--mix",
+        *picture(header),
+        "--mix--",
+    )
+    [image] = parse_message(raw).attachments
+
+    assert image.content_location == expected
+    assert image.inline is False
+
+
+def test_malformed_base_is_ignored() -> None:
+    raw = mime(
+        "From: a@example.com",
+        "MIME-Version: 1.0",
+        'Content-Type: multipart/related; boundary="rel"',
+        "Content-Location: http://[::1/broken/",
+        "",
+        "--rel",
+        "Content-Type: text/html",
+        "",
+        '<img src="logo.png">',
+        "--rel",
+        *picture("logo.png"),
+        "--rel--",
+    )
+    [image] = parse_message(raw).attachments
+
+    assert (image.content_location, image.content_base, image.inline) == (
+        "logo.png",
+        None,
+        True,
+    )
+
+
+def test_location_index_resolves_against_a_bounded_number_of_bases() -> None:
+    """GIVEN parts from more groups with different bases than a lookup will
+    resolve against WHEN looked up THEN the first groups' parts are found by
+    relative references, the later ones by their full location only."""
+    index: LocationIndex[int] = LocationIndex()
+    for group in range(MAX_BASES + 1):
+        base = f"http://example.com/{group}/"
+        index.add(f"{base}a.png", base, group)
+
+    assert index.find("a.png") == 0
+    assert index.find(f"http://example.com/{MAX_BASES}/a.png") == MAX_BASES
+    assert index.find("../1/a.png") == 1
+    assert index.find(f"../{MAX_BASES}/a.png") is None

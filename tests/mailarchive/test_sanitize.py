@@ -402,6 +402,133 @@ def test_relative_images_are_dropped() -> None:
     assert [attrs for _, attrs in body_elements(result.html)] == [{}, {}]
 
 
+PART_LOCATIONS = {
+    "image1": f"{CID_PREFIX}loc-1/",
+    "http://example.com/logo.png": f"{CID_PREFIX}loc-2/",
+    "file:///C:/Users/Ann/page_files/image001.png": f"{CID_PREFIX}loc-3/",
+    "bg.png": f"{CID_PREFIX}loc-4/",
+}
+
+
+def images_of(result: SanitizedHtml) -> list[dict[str, str | None]]:
+    return [attrs for name, attrs in body_elements(result.html) if name == "img"]
+
+
+def test_content_locations_become_archive_urls() -> None:
+    """GIVEN pictures named by the Content-Location of parts, relative,
+    absolute http: and file: WHEN sanitized THEN each points at the archive,
+    and a picture named by nothing is still dropped."""
+    result = sanitize_html(
+        '<img src="image1" alt="one"><img src=" http://example.com/logo.png"'
+        ' alt="two"><img src="file:///C:/Users/Ann/page_files/image001.png"'
+        ' alt="three"><img src="image2" alt="four">'
+        '<img src="file:///C:/Users/Ann/secret.png" alt="five">'
+        '<table><tr><td background="bg.png">t</td></tr></table>',
+        allow_remote=False,
+        cid_url=cid_url,
+        location_url=PART_LOCATIONS.get,
+    )
+
+    assert images_of(result) == [
+        {"src": f"{CID_PREFIX}loc-1/", "alt": "one"},
+        {"src": f"{CID_PREFIX}loc-2/", "alt": "two"},
+        {"src": f"{CID_PREFIX}loc-3/", "alt": "three"},
+        {"alt": "four"},
+        {"alt": "five"},
+    ]
+    assert f'background="{CID_PREFIX}loc-4/"' in result.html
+    assert_safe(result, allow_remote=False)
+
+
+def test_absolute_url_of_a_part_is_not_remote_content() -> None:
+    """GIVEN a picture whose http: URL is a part's Content-Location, next to a
+    remote one WHEN sanitized without remote content THEN the part is shown
+    from the archive, its URL is nowhere in the document, and only the remote
+    picture counts as remote content."""
+    own = sanitize_html(
+        '<img src="http://example.com/logo.png">',
+        allow_remote=False,
+        cid_url=cid_url,
+        location_url=PART_LOCATIONS.get,
+    )
+    assert own.has_remote_content is False
+    assert "example.com" not in own.html
+    assert images_of(own) == [{"src": f"{CID_PREFIX}loc-2/"}]
+
+    mixed = sanitize_html(
+        '<img src="http://example.com/logo.png"><img src="http://example.com/x.png">',
+        allow_remote=False,
+        cid_url=cid_url,
+        location_url=PART_LOCATIONS.get,
+    )
+    assert mixed.has_remote_content is True
+    assert images_of(mixed) == [{"src": f"{CID_PREFIX}loc-2/"}, {}]
+
+    shown = sanitize_html(
+        '<img src="http://example.com/logo.png"><img src="http://example.com/x.png">',
+        allow_remote=True,
+        cid_url=cid_url,
+        location_url=PART_LOCATIONS.get,
+    )
+    assert images_of(shown) == [
+        {"src": f"{CID_PREFIX}loc-2/"},
+        {"src": "http://example.com/x.png"},
+    ]
+
+
+def test_unmatched_relative_images_are_still_dropped() -> None:
+    result = sanitize_html(
+        '<img src="/spaces/KEY/mail/12/delete/"><img src="image9">',
+        allow_remote=False,
+        cid_url=cid_url,
+        location_url=PART_LOCATIONS.get,
+    )
+    assert [attrs for _, attrs in body_elements(result.html)] == [{}, {}]
+    assert result.has_remote_content is False
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "https://evil.example/p.png",
+        "//evil.example/p.png",
+        "/\\evil.example/p.png",
+        "/\t/evil.example/p.png",
+        "\n//evil.example/p.png",
+        "javascript:alert(1)",
+        "data:image/svg+xml;base64,PHN2Zz4=",
+        "relative/path.png",
+        "https://archive.example.com.evil.example/p.png",
+        "https://archive.example.com@evil.example/p.png",
+    ],
+)
+def test_location_answers_off_the_archive_are_refused(answer: str) -> None:
+    """GIVEN a location callback that answers with something other than an
+    archive URL WHEN sanitized THEN the answer is not used: the reference is
+    handled as if no part had that location."""
+    result = sanitize_html(
+        '<img src="image1"><img src="http://example.com/logo.png">',
+        allow_remote=False,
+        cid_url=cid_url,
+        img_src_origin="https://archive.example.com",
+        location_url=lambda _reference: answer,
+    )
+    assert images_of(result) == [{}, {}]
+    assert result.has_remote_content is True
+    assert "evil" not in result.html
+
+
+def test_location_answer_on_the_image_origin_is_used() -> None:
+    result = sanitize_html(
+        '<img src="image1">',
+        allow_remote=False,
+        cid_url=cid_url,
+        img_src_origin="https://archive.example.com",
+        location_url=lambda _reference: "https://archive.example.com/p/1/?t=a",
+    )
+    assert images_of(result) == [{"src": "https://archive.example.com/p/1/?t=a"}]
+
+
 def test_mail_layout_survives() -> None:
     html = (
         '<table width="600" cellpadding="4" cellspacing="0" border="1" '

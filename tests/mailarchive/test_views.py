@@ -6,6 +6,7 @@ Mail gets into the archive the way it does in production, through
 
 from __future__ import annotations
 
+import base64
 import email.policy
 import html as html_lib
 import re
@@ -682,3 +683,104 @@ def test_admin_pages_of_the_archive_open_for_site_admins(actors, mail):
         assert response.status_code == 200, name
     detail = reverse("admin:mailarchive_message_change", args=[mail.files.pk])
     assert client.get(detail).status_code == 200
+
+
+def _srcdoc_images(response) -> list[str]:
+    """The ``src`` of every picture in the sanitized HTML frame of a page."""
+    page = response.content.decode()
+    srcdoc = html_lib.unescape(page.split('srcdoc="', 1)[1].split('"', 1)[0])
+    return [
+        html_lib.unescape(src) for src in re.findall(r'<img[^>]* src="([^"]*)"', srcdoc)
+    ]
+
+
+@pytest.mark.django_db
+def test_mhtml_picture_named_by_content_location_is_shown(actors, corpus_dir):
+    """GIVEN the corpus MHTML message, whose HTML shows ``<img src="image1">``
+    and whose PNG part has only ``Content-Location: image1`` WHEN a viewer
+    opens it THEN the frame's picture is the signed archive URL of that part,
+    and that URL serves the PNG."""
+    raw = (corpus_dir / "mimekit/messages/multipart-related-mhtml.txt").read_bytes()
+    message = ingest(actors.space, raw)
+    [part] = message.attachments.all()
+    assert (part.content_location, part.content_base, part.inline) == (
+        "image1",
+        "",
+        True,
+    )
+
+    response = client_for(actors, "viewer").get(
+        url("message-detail", key="SALES", message_pk=message.pk)
+    )
+    inline = "http://testserver" + url(
+        "attachment-inline", key="SALES", message_pk=message.pk, position=0
+    )
+    [src] = _srcdoc_images(response)
+    assert src.startswith(inline + "?t=")
+    assert "Show remote content" not in response.content.decode()
+    picture = login_client(None).get(_inline_link(response))
+    assert picture.status_code == 200
+    assert b"".join(picture.streaming_content) == blob_read(part.blob_name)
+
+
+def located_parts_message() -> bytes:
+    png = base64.b64encode(PNG).decode("ascii")
+
+    def part(content_type: str, location: str) -> list[str]:
+        return [
+            "--rel",
+            f"Content-Type: {content_type}",
+            "Content-Transfer-Encoding: base64",
+            f"Content-Location: {location}",
+            "",
+            png,
+        ]
+
+    lines = [
+        "From: Ann <ann@example.com>",
+        "To: team@example.com",
+        "Subject: Saved page",
+        "Date: Fri, 01 Mar 2024 09:00:00 +0000",
+        "Message-ID: <saved-page@x>",
+        "MIME-Version: 1.0",
+        'Content-Type: multipart/related; boundary="rel"; type="text/html"',
+        "",
+        "--rel",
+        "Content-Type: text/html; charset=utf-8",
+        "Content-Location: file:///C:/Users/Ann/page.htm",
+        "",
+        '<p><img src="page_files/image001.png" alt="relative">'
+        '<img src="http://example.com/logo.png" alt="absolute">'
+        '<img src="https://evil.example/x.svg" alt="svg">'
+        '<img src="javascript:alert(1)" alt="script"></p>',
+        *part("image/png", "file:///C:/Users/Ann/page_files/image001.png"),
+        *part("image/png", "http://example.com/logo.png"),
+        *part("image/svg+xml", "https://evil.example/x.svg"),
+        *part("image/png", "javascript:alert(1)"),
+        "--rel--",
+    ]
+    return "\r\n".join(lines).encode("ascii") + b"\r\n"
+
+
+@pytest.mark.django_db
+def test_part_locations_only_ever_become_archive_urls(actors):
+    """GIVEN a saved web page mailed as MHTML: a picture named relatively to
+    the root's location, one named by an absolute http: URL, an SVG named by
+    an https: URL and a part named ``javascript:`` WHEN a viewer opens it THEN
+    the two pictures come from the archive, the SVG is not shown (it is a
+    document, not a picture) and counts as remote, and no URL of the mail's
+    own is left in the frame."""
+    message = ingest(actors.space, located_parts_message())
+    response = client_for(actors, "viewer").get(
+        url("message-detail", key="SALES", message_pk=message.pk)
+    )
+
+    inline = "http://testserver/spaces/SALES/mail/{pk}/inline/{position}/?t="
+    srcs = _srcdoc_images(response)
+    assert len(srcs) == 2
+    for src, position in zip(srcs, (0, 1), strict=True):
+        assert src.startswith(inline.format(pk=message.pk, position=position))
+    page = response.content.decode()
+    for own in ("page_files", "example.com/logo", "evil.example", "javascript"):
+        assert own not in page.split('srcdoc="', 1)[1].split('"', 1)[0], own
+    assert "Show remote content" in page
