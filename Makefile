@@ -45,8 +45,8 @@ test-slow: venv
 
 # Regenerate the translation catalogues after changing strings (needs gettext).
 messages: venv
-	$(BIN)/python manage.py makemessages -l ja --ignore '.venv' --ignore 'var'
-	$(BIN)/python manage.py compilemessages --ignore '.venv'
+	$(BIN)/python manage.py makemessages -l ja --ignore '.venv' --ignore 'var' --ignore 'bench'
+	$(BIN)/python manage.py compilemessages -l ja --ignore '.venv' --ignore 'var' --ignore 'bench'
 
 # Benchmarks, never part of `make test`: they print figures and assert nothing.
 # Both need root (a private Dovecot), PostgreSQL and a few GB of disk, and
