@@ -16,6 +16,7 @@ from django.db.models import (
     Max,
     Min,
     OuterRef,
+    Q,
     QuerySet,
     Subquery,
     Value,
@@ -158,8 +159,9 @@ def message_ingest(
     with transaction.atomic(savepoint=False):
         try:
             with transaction.atomic():
-                thread_pk, merge = _thread_choose(message, refs)
+                thread_pk, merge, conflict = _thread_choose(message, refs)
                 message.thread_id = thread_pk
+                message.message_id_conflict = conflict
                 message.save()
         except IntegrityError:
             # Another worker archived the same content a moment ago.
@@ -194,30 +196,21 @@ def message_ingest(
                 ],
                 ignore_conflicts=True,
             )
-        if message_id:
-            _flag_message_id_conflict(message)
+        if conflict:
+            Message.objects.filter(space_id=space_id, message_id=message_id).exclude(
+                pk=message.pk
+            ).update(message_id_conflict=True)
         _thread_record(message, thread_pk, merge)
     return IngestResult(message_pk=message.pk, created=True, parseable=parsed.parseable)
-
-
-def _flag_message_id_conflict(message: Message) -> None:
-    """Flag every message of the space that shares this Message-ID (invariant 3)."""
-    flagged = (
-        Message.objects.filter(space_id=message.space_id, message_id=message.message_id)
-        .exclude(pk=message.pk)
-        .update(message_id_conflict=True)
-    )
-    if flagged:
-        Message.objects.filter(pk=message.pk).update(message_id_conflict=True)
-        message.message_id_conflict = True
 
 
 def _is_reply_subject(subject: str) -> bool:
     return subject.strip().lower().startswith(REPLY_PREFIXES)
 
 
-def _thread_choose(message: Message, refs: list[str]) -> tuple[int, list[int]]:
-    """The thread a message about to be stored joins, and threads to merge into it.
+def _thread_choose(message: Message, refs: list[str]) -> tuple[int, list[int], bool]:
+    """The thread a message about to be stored joins, threads to merge into it,
+    and whether another message of the space already has its Message-ID.
 
     A message joins the threads of the messages it refers to, of those that
     refer to it (replies that arrived first) and of siblings that share a
@@ -227,24 +220,31 @@ def _thread_choose(message: Message, refs: list[str]) -> tuple[int, list[int]]:
     starts. Runs inside the caller's transaction.
     """
     space_id = message.space_id
+    own = message.message_id
     linked: set[int] = set()
-    if refs:
-        linked |= set(
-            Message.objects.filter(space_id=space_id, message_id__in=refs)
-            .exclude(thread__isnull=True)
-            .values_list("thread_id", flat=True)
-        )
-    wanted = [*refs, message.message_id] if message.message_id else refs
+    conflict = False
+    wanted = [*refs, own] if own else refs
     if wanted:
-        linked |= set(
-            Message.objects.filter(
-                pk__in=MessageReference.objects.filter(
-                    space_id=space_id, ref_id__in=wanted
-                ).values("message_id")
+        # One query: the messages this one refers to, those that share a
+        # reference with it or refer to it, and any that already carry its
+        # Message-ID (a conflict, flagged; not a reason to join their thread).
+        rows = (
+            Message.objects.filter(space_id=space_id)
+            .filter(
+                Q(message_id__in=wanted)
+                | Q(
+                    pk__in=MessageReference.objects.filter(
+                        space_id=space_id, ref_id__in=wanted
+                    ).values("message_id")
+                )
             )
-            .exclude(thread__isnull=True)
-            .values_list("thread_id", flat=True)
+            .values_list("message_id", "thread_id")
         )
+        for message_id, thread_id in rows:
+            if own and message_id == own:
+                conflict = True
+            elif thread_id is not None:
+                linked.add(thread_id)
     normalized = normalize_subject(message.subject)[:255]
     if not linked and not refs and normalized and _is_reply_subject(message.subject):
         candidate = (
@@ -266,12 +266,12 @@ def _thread_choose(message: Message, refs: list[str]) -> tuple[int, list[int]]:
             normalized_subject=normalized,
             message_count=0,
         )
-        return thread.pk, []
+        return thread.pk, [], conflict
     ordered = sorted(linked)
     if len(ordered) > 1:
         # Lock in id order so that concurrent merges cannot deadlock.
         list(Thread.objects.select_for_update().filter(pk__in=ordered).order_by("pk"))
-    return ordered[0], ordered[1:]
+    return ordered[0], ordered[1:], conflict
 
 
 _THREAD_COUNT_ONE_MORE = """
