@@ -41,6 +41,9 @@ RELEVANCE_LIMIT = 200
 # ranked: a word found in every message still answers at once.
 RELEVANCE_POOL = 2000
 COUNT_LIMIT = 1000
+# Searches with fewer matches than this are ordered from the matching ids
+# rather than by walking the date index (see _narrow_rare).
+RARE_LIMIT = 5000
 
 
 class Order(StrEnum):
@@ -166,6 +169,8 @@ def messages_search(
         qs = qs.filter(date__lt=_day_start(search.date_to + timedelta(days=1)))
     if search.has_attachment:
         qs = qs.filter(has_attachments=True)
+    if postgres and parsed.terms:
+        qs = _narrow_rare(qs)
     if search.order == Order.RELEVANCE and ts_query is not None:
         newest = qs.order_by("-date", "-pk").values("pk")[:RELEVANCE_POOL]
         qs = (
@@ -174,6 +179,29 @@ def messages_search(
             .order_by("-rank", "-date", "-pk")
         )
     return qs, parsed
+
+
+def _narrow_rare(qs: QuerySet[Message]) -> QuerySet[Message]:
+    """``qs`` restricted to its matching ids when they are few (PostgreSQL).
+
+    Newest-first pages walk the date index and test each row against the
+    search. That finds a common word at once, but for a rare or absent one
+    PostgreSQL's estimate (it cannot know a word is absent) leads it to test
+    every message of the space. So the matches are first collected through
+    the search indexes alone, in a materialized CTE the planner must run as
+    it is; when there are fewer than RARE_LIMIT, the page is ordered from
+    those ids. Runs one query.
+    """
+    sql, params = qs.values_list("pk").order_by().query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH found AS MATERIALIZED ({sql}) SELECT * FROM found LIMIT %s",
+            [*params, RARE_LIMIT],
+        )
+        pks = [row[0] for row in cursor.fetchall()]
+    if len(pks) >= RARE_LIMIT:
+        return qs
+    return qs.filter(pk__in=pks)
 
 
 def _pattern(terms: list[str]) -> re.Pattern[str] | None:

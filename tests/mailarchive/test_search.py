@@ -313,3 +313,26 @@ def test_newest_first_results_page_by_cursor_and_relevance_is_bounded(actors):
     assert len(page2.context["results"].hits) == 5
     bad = client.get(address, {"q": "status", "after": "not*a*cursor"})
     assert bad.context["form"].errors
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("rare_limit", [2, 5000], ids=["common", "rare"])
+def test_rare_and_common_terms_find_the_same_messages(monkeypatch, rare_limit):
+    """GIVEN matches below or above the limit for collecting ids first WHEN
+    searching newest first THEN the same messages come back either way (the
+    rare path only changes how PostgreSQL is led to them)."""
+    monkeypatch.setattr(search_module, "RARE_LIMIT", rare_limit)
+    space = SpaceFactory()
+    for n in range(4):
+        body = "quarterly kilimanjaro report\n" if n % 2 else "nothing here\n"
+        ingest(
+            space,
+            raw_message(msgid=f"rare{n}@x", body=body, date=BASE + timedelta(hours=n)),
+        )
+    for text in ["kilimanjaro", "absentword", "請求書"]:
+        qs, _parsed = messages_search(
+            Message.objects.filter(space=space), MailSearch(text=text)
+        )
+        found = list(qs.order_by("-date", "-pk").values_list("message_id", flat=True))
+        expected = ["rare3@x", "rare1@x"] if text == "kilimanjaro" else []
+        assert found == expected
