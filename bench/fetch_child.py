@@ -1,0 +1,58 @@
+"""Run ``manage.py fetchmail --account ID`` in this process and time the poll.
+
+Started by the ingest and memory benchmarks with the product's environment
+(``DATABASE_URL``, ``MAILARCHIVE_DATA_DIR``, ...). The time covers the command
+itself, from connecting to the mail server to its summary line; interpreter and
+Django start-up are left out, as they are for the limit and the peer. Prints one
+JSON line: seconds, the command's output, and how many messages the account's
+space holds afterwards.
+
+    python bench/fetch_child.py 3
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def main() -> None:
+    import django
+
+    django.setup()
+    from django.core.management import CommandError, call_command
+
+    from accounts.models import MailAccount
+    from mailarchive.models import Message
+
+    account_id = int(sys.argv[1])
+    out, err = io.StringIO(), io.StringIO()
+    error = ""
+    started = time.perf_counter()
+    try:
+        call_command("fetchmail", account=[account_id], stdout=out, stderr=err)
+    except CommandError as exc:
+        error = str(exc)
+    seconds = time.perf_counter() - started
+    space_id = MailAccount.objects.values_list("space_id", flat=True).get(pk=account_id)
+    archived = Message.objects.filter(space_id=space_id).count()
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "archived": archived,
+                "output": (out.getvalue() + err.getvalue()).strip(),
+                "error": error,
+            },
+            ensure_ascii=False,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
