@@ -331,6 +331,7 @@ def run(
         backend="django.contrib.auth.backends.ModelBackend",
     )
     scenarios = _scenarios(requests, seed, search_en, search_ja, search_absent)
+    messages = Message.objects.count()
     with _metered() as meter:
         for scenario in scenarios:
             print(f"  measuring {scenario.name}", file=sys.stderr, flush=True)
@@ -339,7 +340,7 @@ def run(
             print("  measuring ingest", file=sys.stderr, flush=True)
             scenarios.append(measure_ingest(ingest_count, seed, meter))
     result: dict[str, Any] = {
-        "messages": Message.objects.count(),
+        "messages": messages,
         "requests": requests,
         "scenarios": [s.summary() for s in scenarios],
     }
