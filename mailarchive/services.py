@@ -16,7 +16,6 @@ from django.db.models import (
     Max,
     Min,
     OuterRef,
-    Q,
     QuerySet,
     Subquery,
     Value,
@@ -225,21 +224,20 @@ def _thread_choose(message: Message, refs: list[str]) -> tuple[int, list[int], b
     conflict = False
     wanted = [*refs, own] if own else refs
     if wanted:
-        # One query: the messages this one refers to, those that share a
-        # reference with it or refer to it, and any that already carry its
-        # Message-ID (a conflict, flagged; not a reason to join their thread).
-        rows = (
-            Message.objects.filter(space_id=space_id)
-            .filter(
-                Q(message_id__in=wanted)
-                | Q(
-                    pk__in=MessageReference.objects.filter(
-                        space_id=space_id, ref_id__in=wanted
-                    ).values("message_id")
-                )
-            )
-            .values_list("message_id", "thread_id")
-        )
+        # The messages this one refers to, those that share a reference with
+        # it or refer to it, and any that already carry its Message-ID (a
+        # conflict, flagged; not a reason to join their thread). UNION ALL,
+        # not OR: each half is served by its own index, where an OR of the
+        # two makes PostgreSQL read every message of the space.
+        by_id = Message.objects.filter(
+            space_id=space_id, message_id__in=wanted
+        ).values_list("message_id", "thread_id")
+        by_reference = Message.objects.filter(
+            pk__in=MessageReference.objects.filter(
+                space_id=space_id, ref_id__in=wanted
+            ).values("message_id")
+        ).values_list("message_id", "thread_id")
+        rows = by_id.union(by_reference, all=True)
         for message_id, thread_id in rows:
             if own and message_id == own:
                 conflict = True
