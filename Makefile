@@ -55,7 +55,8 @@ $(BIN)/.bench-installed: pyproject.toml $(BIN)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]' pyinstrument
 	@touch $@
 
-# Full run: 1,000,000 messages, 100,000-message poll, 1 GiB mbox (about an hour).
+# Full run: 1,000,000 messages, 100,000-message poll, 1 GiB mbox (about half an
+# hour on two cores).
 bench: venv $(BIN)/.bench-installed
 	scripts/ensure-dovecot
 	$(BIN)/python bench/run.py

@@ -12,6 +12,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -125,10 +126,14 @@ def run_measured(
             stdout=out,
             stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
         )
-        if stdin is not None and process.stdin is not None:
-            process.stdin.write(stdin.encode())
-            process.stdin.close()
-        _pid, status, usage = os.wait4(process.pid, 0)
+        try:
+            if stdin is not None and process.stdin is not None:
+                process.stdin.write(stdin.encode())
+                process.stdin.close()
+            _pid, status, usage = os.wait4(process.pid, 0)
+        except BaseException:
+            stop_child(process)
+            raise
         seconds = time.perf_counter() - started
         process.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
@@ -138,6 +143,27 @@ def run_measured(
             f"{' '.join(cmd)} failed ({process.returncode}):\n{stdout[-4000:]}"
         )
     return Measured(process.returncode, seconds, usage.ru_maxrss / 1024, stdout)
+
+
+def stop_child(process: subprocess.Popen) -> None:
+    """Ask a child to stop (SIGTERM, so that it cleans up), then make sure it has."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def exit_on_sigterm() -> None:
+    """Turn SIGTERM into ``SystemExit`` so that cleanups run.
+
+    The benchmarks start Dovecot instances and create scratch databases that
+    ``finally`` blocks remove; a plain SIGTERM would skip them.
+    """
+    signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(128 + signum))
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

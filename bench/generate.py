@@ -61,6 +61,7 @@ from common import (  # noqa: E402
     database_drop,
     database_recreate,
     django_env,
+    exit_on_sigterm,
     write_json,
 )
 
@@ -724,7 +725,9 @@ def generate(
     context = multiprocessing.get_context("fork")
     loaders = [
         context.Process(
-            target=_load_range, args=(url, bounds[k], bounds[k + 1], seed, done)
+            target=_load_range,
+            args=(url, bounds[k], bounds[k + 1], seed, done),
+            daemon=True,
         )
         for k in range(workers)
     ]
@@ -798,6 +801,7 @@ def generate(
 
 
 def main() -> None:
+    exit_on_sigterm()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--count", type=int, default=1_000_000)
     parser.add_argument("--server", default=SERVER_URL, help="PostgreSQL server URL")

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import secrets
 import shutil
 import subprocess
@@ -49,6 +50,7 @@ from common import (  # noqa: E402
     database_drop,
     database_recreate,
     django_env,
+    exit_on_sigterm,
     manage,
     run_measured,
     table,
@@ -58,8 +60,10 @@ from common import (  # noqa: E402
 from tests.dovecot import DovecotServer  # noqa: E402
 
 PROTOCOLS = ("imaps", "pop3s")
-ARCHIVE_DB = "mailarchive_ingest"
-PEER_DB = "mailarchive_peer"
+# Scratch names of this process, so that runs from other clones sharing the
+# PostgreSQL server never drop each other's databases.
+ARCHIVE_DB = f"mailarchive_ingest_{os.getpid()}"
+PEER_DB = f"mailarchive_peer_{os.getpid()}"
 PEER_VENV = BENCH_VAR / "peer-venv"
 PEER_REQUIREMENTS = ["django-mailbox==4.10", "Django<5.3", "psycopg[binary]"]
 SPACE_KEY = "INGEST"
@@ -194,7 +198,7 @@ def run_archive(
     With ``profile_to``, the poll runs under pyinstrument and its profile (text)
     is written there; the figures are then those of a profiled run.
     """
-    data_dir = BENCH_VAR / "ingest-data"
+    data_dir = BENCH_VAR / f"ingest-data-{os.getpid()}"
     shutil.rmtree(data_dir, ignore_errors=True)
     db_url = database_recreate(SERVER_URL, ARCHIVE_DB)
     env = archive_env(server, data_dir, db_url)
@@ -258,7 +262,7 @@ def peer_version() -> str:
 def run_peer(server: DovecotServer, protocol: str, box: Mailbox) -> Run:
     """django-mailbox's ``Mailbox.get_new_mail()`` fetching ``box``."""
     python = peer_python()
-    media = BENCH_VAR / "peer-media"
+    media = BENCH_VAR / f"peer-media-{os.getpid()}"
     shutil.rmtree(media, ignore_errors=True)
     scheme = "imap+ssl" if protocol == "imaps" else "pop3+ssl"
     db_url = database_recreate(SERVER_URL, PEER_DB)
@@ -365,6 +369,7 @@ def report(result: dict[str, Any]) -> str:
 
 
 def main() -> None:
+    exit_on_sigterm()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--messages", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=4242)

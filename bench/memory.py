@@ -30,7 +30,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 
 import mailgen  # noqa: E402
-from common import PYTHON, ROOT, SERVER_URL, run_measured, table, write_json  # noqa: E402
+from common import (  # noqa: E402
+    PYTHON,
+    ROOT,
+    SERVER_URL,
+    exit_on_sigterm,
+    run_measured,
+    table,
+    write_json,
+)
 from ingest import dovecot_server, run_archive, seed_mailbox  # noqa: E402
 
 TARGET_MIB = 300
@@ -147,6 +155,7 @@ def report(result: dict[str, Any]) -> str:
 
 
 def main() -> None:
+    exit_on_sigterm()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--mailbox", type=int, default=100_000)
     parser.add_argument("--large-mb", type=int, default=50)

@@ -1,7 +1,7 @@
 """Run every benchmark and write ``docs/benchmarks.md`` with a chart.
 
 ``make bench`` runs the full set (1,000,000-message scale, 5,000-message ingest,
-a 100,000-message poll, a 50 MB message and a 1 GiB mbox import; about an hour
+a 100,000-message poll, a 50 MB message and a 1 GiB mbox import; about half an hour
 on two cores); ``make bench-quick`` the same with small sizes in under five
 minutes. Each benchmark runs as its own process and leaves its figures in
 ``var/bench/results/``; this script prints one summary with the ratios and
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -34,8 +35,10 @@ from common import (  # noqa: E402
     SERVER_URL,
     database_drop,
     database_url,
+    exit_on_sigterm,
     machine,
     markdown_table,
+    stop_child,
 )
 
 RESULTS = BENCH_VAR / "results"
@@ -72,8 +75,21 @@ def _step(name: str, args: list[str]) -> tuple[dict[str, Any], str, float]:
     shown = ".venv/bin/python bench/" + " ".join(args)
     print(f"\n== {shown}", flush=True)
     started = time.perf_counter()
-    subprocess.run(cmd, cwd=ROOT, check=True)
+    _run_child(cmd)
     return json.loads(out.read_text()), shown, time.perf_counter() - started
+
+
+def _run_child(cmd: list[str], **kwargs: Any) -> str:
+    """Run a benchmark script; stopped politely (SIGTERM) if this run is stopped."""
+    process = subprocess.Popen(cmd, cwd=ROOT, text=True, **kwargs)
+    try:
+        stdout, _stderr = process.communicate()
+    except BaseException:
+        stop_child(process)
+        raise
+    if process.returncode != 0:
+        raise subprocess.CalledProcessError(process.returncode, cmd)
+    return stdout or ""
 
 
 def _step_text(args: list[str]) -> tuple[dict[str, Any], str, float]:
@@ -82,11 +98,9 @@ def _step_text(args: list[str]) -> tuple[dict[str, Any], str, float]:
     shown = ".venv/bin/python bench/" + " ".join(args)
     print(f"\n== {shown}", flush=True)
     started = time.perf_counter()
-    result = subprocess.run(
-        cmd, cwd=ROOT, check=True, stdout=subprocess.PIPE, text=True
-    )
-    print(result.stdout, end="", flush=True)
-    return {"output": result.stdout.strip()}, shown, time.perf_counter() - started
+    stdout = _run_child(cmd, stdout=subprocess.PIPE)
+    print(stdout, end="", flush=True)
+    return {"output": stdout.strip()}, shown, time.perf_counter() - started
 
 
 def chart(ingest: dict[str, Any], path: Path) -> None:
@@ -224,7 +238,7 @@ def _memory_rows(memory: dict[str, Any]) -> list[list[Any]]:
         rows.append(
             [
                 f"importing a {memory['import']['file_mib']} MiB mbox "
-                f"({imported['messages']:.0f} messages) into PostgreSQL",
+                f"({imported['messages']:,.0f} messages) into PostgreSQL",
                 round(imported["rss"]),
                 "< 300",
                 "yes" if imported["rss"] < 300 else "**no**",
@@ -242,13 +256,13 @@ def document(
     commands: dict[str, str],
     seconds: dict[str, float],
     info: dict[str, str],
+    when: str,
 ) -> str:
     """``docs/benchmarks.md``: what was measured, how, on what, and the figures."""
     generated = results["generate"]
     scale = results["scale"]
     ingest = results["ingest"]
     memory = results["memory"]
-    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     make = "make bench" if profile.name == "full" else "make bench-quick"
     parts = [
         "# Benchmarks",
@@ -436,16 +450,22 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.document_only:
-        saved = json.loads((RESULTS / "run.json").read_text())
+        path = RESULTS / "run.json"
+        saved = json.loads(path.read_text())
+        finished = datetime.fromtimestamp(path.stat().st_mtime, UTC)
         write_outputs(
             Profile(**saved["profile"]),
             saved["results"],
             saved["commands"],
             saved["seconds"],
             saved["machine"],
+            saved.get("when") or finished.strftime("%Y-%m-%d %H:%M UTC"),
         )
         return
+    exit_on_sigterm()
     profile = QUICK if args.quick else FULL
+    # Another clone may be benchmarking against the same PostgreSQL server.
+    database = f"{profile.database}_{os.getpid()}"
     RESULTS.mkdir(parents=True, exist_ok=True)
     info = machine()
     results: dict[str, dict[str, Any]] = {}
@@ -457,7 +477,7 @@ def main() -> None:
             [
                 "generate.py",
                 "--count", str(profile.scale_messages),
-                "--database", profile.database,
+                "--database", database,
             ],
         ),
         (
@@ -465,7 +485,7 @@ def main() -> None:
             [
                 "scale.py",
                 "--requests", str(profile.scale_requests),
-                "--database-url", database_url(SERVER_URL, profile.database),
+                "--database-url", database_url(SERVER_URL, database),
             ],
         ),
         ("ingest", ["ingest.py", "--messages", str(profile.ingest_messages)]),
@@ -489,11 +509,15 @@ def main() -> None:
                 _step_text(crosscheck)
             )
     finally:
-        if not args.keep_db:
-            database_drop(SERVER_URL, profile.database)
+        if args.keep_db:
+            print(f"kept the database {database}", flush=True)
+        else:
+            database_drop(SERVER_URL, database)
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     (RESULTS / "run.json").write_text(
         json.dumps(
             {
+                "when": when,
                 "profile": asdict(profile),
                 "machine": info,
                 "results": results,
@@ -505,7 +529,7 @@ def main() -> None:
             default=str,
         )
     )
-    write_outputs(profile, results, commands, seconds, info)
+    write_outputs(profile, results, commands, seconds, info, when)
     print(summary(results))
     print(f"\nwrote {DOC.relative_to(ROOT)} and {CHART.relative_to(ROOT)}")
 
@@ -516,10 +540,11 @@ def write_outputs(
     commands: dict[str, str],
     seconds: dict[str, float],
     info: dict[str, str],
+    when: str,
 ) -> None:
     """Write the chart and ``docs/benchmarks.md``. Overwrites both."""
     chart(results["ingest"], CHART)
-    DOC.write_text(document(profile, results, commands, seconds, info))
+    DOC.write_text(document(profile, results, commands, seconds, info, when))
 
 
 if __name__ == "__main__":
