@@ -25,22 +25,22 @@ def space_level_for(user: AnyUser, space: Space) -> int | None:
         return Level.VIEW if space.allow_anonymous else None
     if space.owner_id is not None and space.owner_id == user.pk:
         return Level.ADMIN
-    best = (
-        SpacePermission.objects.filter(space=space)
-        .filter(Q(user=user) | Q(group__in=user.groups.all()))
-        .aggregate(level=Max("level"))["level"]
-    )
+    # A page checks the level in its permission decorator and again for the
+    # buttons it shows; the grants are read once per user for this instance
+    # (a Space instance lives for one request).
+    granted: dict[int, int | None] = space.__dict__.setdefault("_granted_levels", {})
+    if user.pk not in granted:
+        granted[user.pk] = (
+            SpacePermission.objects.filter(space=space)
+            .filter(Q(user=user) | Q(group__in=user.groups.all()))
+            .aggregate(level=Max("level"))["level"]
+        )
+    best = granted[user.pk]
     if best is None and space.allow_anonymous:
         return Level.VIEW
     if best is not None and space.allow_anonymous:
         return max(best, Level.VIEW)
     return best
-
-
-def space_user_may(user: AnyUser, space: Space, level: int) -> bool:
-    """Whether ``user`` holds at least ``level`` in ``space``."""
-    held = space_level_for(user, space)
-    return held is not None and held >= level
 
 
 def spaces_visible_to(user: AnyUser) -> QuerySet[Space]:

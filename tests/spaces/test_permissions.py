@@ -150,3 +150,17 @@ def test_inactive_user_has_no_access(actors):
     actors.viewer.is_active = False
     actors.viewer.save()
     assert space_level_for(actors.viewer, actors.space) is None
+
+
+@pytest.mark.django_db
+def test_level_is_read_once_per_user_for_one_space_instance(
+    actors, django_assert_num_queries
+):
+    """The decorator and the view ask for the same level; the grants are read
+    once, and another user's level is still read for that user."""
+    space = Space.objects.get(pk=actors.space.pk)
+    with django_assert_num_queries(1):
+        assert space_level_for(actors.viewer, space) == Level.VIEW
+        assert space_level_for(actors.viewer, space) == Level.VIEW
+    with django_assert_num_queries(1):
+        assert space_level_for(actors.deleter, space) == Level.DELETE
