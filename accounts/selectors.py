@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
-from django.db.models import Case, F, OuterRef, QuerySet, Subquery, Value, When
+from django.db.models import (
+    Case,
+    Count,
+    F,
+    OuterRef,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 
+from mailarchive.models import Message
 from spaces.models import Space
 
-from .models import FetchSettings, MailAccount, PollRun
+from .models import FetchedMessage, FetchSettings, MailAccount, PollRun
 
 
 def fetch_settings_get() -> FetchSettings:
@@ -42,10 +53,30 @@ def _with_latest_run(accounts: QuerySet[MailAccount]) -> list[MailAccount]:
     return rows
 
 
+def _pending_index(accounts: QuerySet[MailAccount]) -> QuerySet[MailAccount]:
+    """``accounts`` with ``pending_index``: its messages waiting to be indexed."""
+    waiting = (
+        FetchedMessage.objects.filter(
+            account=OuterRef("pk"),
+            message__index_state=Message.IndexState.PENDING,
+        )
+        .order_by()
+        .values("account")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return accounts.annotate(pending_index=Coalesce(Subquery(waiting[:1]), 0))
+
+
 def mail_accounts_of_space(space: Space) -> list[MailAccount]:
-    """The space's accounts by name, each with its ``latest_run`` (or None)."""
+    """The space's accounts by name, each with its ``latest_run`` (or None)
+    and ``pending_index``."""
     return _with_latest_run(
-        MailAccount.objects.filter(space=space).select_related("space").order_by("name")
+        _pending_index(
+            MailAccount.objects.filter(space=space)
+            .select_related("space")
+            .order_by("name")
+        )
     )
 
 

@@ -11,6 +11,10 @@ from django.utils.translation import gettext_lazy as _
 
 from spaces.models import Space
 
+# The problem recorded on a message whose parse went over its budget; it is
+# archived and shown raw.
+TOO_COMPLEX = "too-complex"
+
 
 class Thread(models.Model):
     """A conversation: messages linked by References/In-Reply-To or subject."""
@@ -49,6 +53,12 @@ class Message(models.Model):
         POLL = "poll", _("Mail account")
         IMPORT = "import", _("Import")
 
+    class IndexState(models.TextChoices):
+        # Secured (raw bytes and identity committed), not yet parsed: shown
+        # raw until the index stage gets to it.
+        PENDING = "pending", _("Waiting to be indexed")
+        INDEXED = "indexed", _("Indexed")
+
     space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="messages")
     thread = models.ForeignKey(
         Thread,
@@ -81,6 +91,14 @@ class Message(models.Model):
     parseable = models.BooleanField(default=True)
     message_id_conflict = models.BooleanField(default=False)
     source = models.CharField(max_length=16, choices=Source.choices)
+    # Rows loaded without the column (bulk loaders) are complete messages.
+    index_state = models.CharField(
+        _("index state"),
+        max_length=16,
+        choices=IndexState.choices,
+        default=IndexState.PENDING,
+        db_default=IndexState.INDEXED,
+    )
     search_vector = SearchVectorField(null=True, editable=False)
     search_text = models.TextField(blank=True, editable=False)
     deleted_at = models.DateTimeField(null=True, blank=True)
@@ -108,6 +126,11 @@ class Message(models.Model):
             ),
             models.Index(fields=["space", "message_id"], name="message_space_msgid"),
             models.Index(fields=["thread", "date"], name="message_thread_date"),
+            models.Index(
+                fields=["space", "id"],
+                condition=Q(index_state="pending"),
+                name="message_pending",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -118,6 +141,14 @@ class Message(models.Model):
             "mailarchive:message-detail",
             kwargs={"key": self.space.key, "message_pk": self.pk},
         )
+
+    @property
+    def pending(self) -> bool:
+        return self.index_state == self.IndexState.PENDING
+
+    @property
+    def too_complex(self) -> bool:
+        return TOO_COMPLEX in self.problems
 
 
 class Attachment(models.Model):

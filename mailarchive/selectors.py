@@ -40,6 +40,8 @@ LIST_FIELDS = (
     "date",
     "has_attachments",
     "parseable",
+    "index_state",
+    "problems",
 )
 
 
@@ -268,6 +270,13 @@ def month_index(space: Space) -> list[MonthCount]:
         MonthCount(month=timezone.localtime(r["month"]).date(), count=r["n"])
         for r in rows
     ]
+
+
+def messages_pending_count(space: Space) -> int:
+    """How many messages of ``space`` are secured but not yet indexed."""
+    return Message.objects.filter(
+        space=space, index_state=Message.IndexState.PENDING
+    ).count()
 
 
 def message_get(

@@ -217,6 +217,14 @@ MAILARCHIVE_MAX_MESSAGE_BYTES = env.int(
     "MAILARCHIVE_MAX_MESSAGE_BYTES", default=50 * 1024 * 1024
 )
 MAILARCHIVE_MAIL_TIMEOUT = env.float("MAILARCHIVE_MAIL_TIMEOUT", default=60.0)
+# The budget of parsing one message; a message over it is archived raw and
+# marked "too complex". The memory limit is the parse process's address space.
+MAILARCHIVE_PARSE_TIME_LIMIT = env.float("MAILARCHIVE_PARSE_TIME_LIMIT", default=60.0)
+MAILARCHIVE_PARSE_MEMORY_LIMIT = env.int(
+    "MAILARCHIVE_PARSE_MEMORY_LIMIT", default=2 * 1024 * 1024 * 1024
+)
+# Parse processes per indexing worker; 0 means one per core.
+MAILARCHIVE_INDEX_PROCESSES = env.int("MAILARCHIVE_INDEX_PROCESSES", default=0)
 MAILARCHIVE_IMPORT_DIR = env.str("MAILARCHIVE_IMPORT_DIR", default="")
 SSL_CERT_FILE = env.str("SSL_CERT_FILE", default="")
 
@@ -240,6 +248,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": MAILARCHIVE_POLL_INTERVAL,
         # A dispatch that could not run before the next one is due is dropped.
         "options": {"expires": max(MAILARCHIVE_POLL_INTERVAL - 5, 5)},
+    },
+    # Finishes messages that a killed poll or import secured but did not index.
+    "index-pending-messages": {
+        "task": "mailarchive.tasks.messages_index_pending_task",
+        "schedule": 300,
+        "options": {"expires": 290},
     },
     "collect-orphaned-stored-objects": {
         "task": "mailarchive.tasks.orphan_blobs_collect_task",

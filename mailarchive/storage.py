@@ -8,13 +8,16 @@ backend when web and workers run on several machines.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import hashlib
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
 from django.core.files.base import ContentFile
-from django.core.files.storage import FileSystemStorage, default_storage
+from django.core.files.storage import FileSystemStorage, default_storage, storages
 
 
 class DurableFileSystemStorage(FileSystemStorage):
@@ -54,6 +57,61 @@ class DurableFileSystemStorage(FileSystemStorage):
             os.close(dir_fd)
         return name
 
+    def save_many(self, items: Sequence[tuple[str, bytes]]) -> None:
+        """Write several objects with two syncs of the file system in all.
+
+        Each object is written to a temporary file; all of them are synced,
+        then renamed into place, then the directories are synced. A crash
+        leaves only temporary files or complete objects, never a short one.
+        """
+        moves: list[tuple[Path, Path]] = []
+        for name, data in items:
+            full = Path(self.path(name))
+            if full.exists():
+                os.utime(full)
+                continue
+            full.parent.mkdir(parents=True, exist_ok=True)
+            tmp = full.with_name(f".{full.name}.{os.getpid()}.tmp")
+            with tmp.open("wb") as out:
+                out.write(data)
+                if not _SYNCFS:
+                    out.flush()
+                    os.fsync(out.fileno())
+            moves.append((tmp, full))
+        if not moves:
+            return
+        self._sync([tmp for tmp, _full in moves])
+        for tmp, full in moves:
+            tmp.replace(full)
+        self._sync(sorted({full.parent for _tmp, full in moves}))
+
+    def _sync(self, paths: Sequence[Path]) -> None:
+        if _SYNCFS:
+            fd = os.open(self.location, os.O_RDONLY)
+            try:
+                if _SYNCFS(fd) == 0:
+                    return
+            finally:
+                os.close(fd)
+        for path in paths:
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+
+def _load_syncfs() -> ctypes._CFuncPtr | None:  # type: ignore[name-defined]
+    """Linux's syncfs(2): one call makes every write to a file system durable."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+        return libc.syncfs
+    except (OSError, AttributeError):
+        return None
+
+
+_SYNCFS = _load_syncfs()
+
 
 def blob_name(kind: str, sha256_hex: str) -> str:
     """The storage name of an object: ``raw/ab/cd/abcd….eml`` or ``att/…``."""
@@ -77,6 +135,28 @@ def blob_put(kind: str, data: bytes, sha256_hex: str | None = None) -> tuple[str
             "to overwrite files (content-addressed names must be kept)"
         )
     return name, digest
+
+
+def blobs_put(kind: str, datas: Sequence[bytes]) -> list[tuple[str, str]]:
+    """Store several objects durably; returns (name, sha256 hex) for each.
+
+    On local storage the whole batch costs two file-system syncs instead of
+    two per object. Safe to re-run, like :func:`blob_put`.
+    """
+    named = []
+    for data in datas:
+        digest = hashlib.sha256(data).hexdigest()
+        named.append((blob_name(kind, digest), digest))
+    storage = storages["default"]
+    if isinstance(storage, DurableFileSystemStorage):
+        storage.save_many(
+            [(name, data) for (name, _d), data in zip(named, datas, strict=True)]
+        )
+        return named
+    return [
+        blob_put(kind, data, digest)
+        for (_n, digest), data in zip(named, datas, strict=True)
+    ]
 
 
 def blob_open(name: str) -> IO[bytes]:

@@ -5,9 +5,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 from celery import shared_task
+from django.utils import timezone
 
 from .imports import import_summary, mbox_import_run
-from .services import orphan_blobs_collect
+from .services import messages_index_pending, orphan_blobs_collect
+
+# Messages secured this recently are left to the poll or import that secured
+# them, which indexes them right after.
+PENDING_GRACE = timedelta(minutes=5)
 
 # An import of a file of many gigabytes may take hours; the job commits as it
 # goes, so a run cut short continues where it stopped when run again.
@@ -34,3 +39,16 @@ def mbox_import_task(import_id: int) -> str:
 def orphan_blobs_collect_task() -> str:
     """Delete the stored objects purges left behind, past their grace period."""
     return f"deleted {orphan_blobs_collect()} orphaned stored objects"
+
+
+@shared_task(
+    name="mailarchive.tasks.messages_index_pending_task",
+    acks_late=True,
+    time_limit=IMPORT_TIME_LIMIT,
+)
+def messages_index_pending_task(space_id: int | None = None) -> str:
+    """Index every message still waiting (of one space, or all). Safe to re-run."""
+    summary = messages_index_pending(
+        space_id=space_id, secured_before=timezone.now() - PENDING_GRACE
+    )
+    return f"indexed {summary.indexed} waiting messages"

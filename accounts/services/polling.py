@@ -7,10 +7,13 @@ The order is the product's promise (DESIGN.md, invariants 1 and 2):
    earlier poll that did not get to delete them, so they are only deleted;
 3. fetch the new ones in batches bounded by count and bytes (messages over
    ``MAILARCHIVE_MAX_MESSAGE_BYTES`` are not fetched and stay on the server);
-4. per batch, one transaction stores the messages and their ledger rows; only
-   after it committed are those messages deleted on the server, and only then
-   are the ledger rows marked deleted (for POP3 after QUIT, when deletions
-   take effect).
+4. per batch, one transaction *secures* the messages (raw bytes durable,
+   identity rows) with their ledger rows; only after it committed are those
+   messages deleted on the server, and only then are the ledger rows marked
+   deleted (for POP3 after QUIT, when deletions take effect);
+5. the batch is then *indexed* (parsed under a budget per message, threaded,
+   made searchable); a message the parser cannot finish is kept raw, and what
+   a crash left unindexed is indexed at the end of the next poll.
 
 A kill at any point leaves either uncommitted work (rolled back, the messages
 still on the server) or committed work whose deletion the next poll repeats.
@@ -27,12 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from django.conf import settings
-from django.db import (
-    DatabaseError,
-    DataError,
-    IntegrityError,
-    transaction,
-)
+from django.db import DatabaseError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -178,61 +176,36 @@ def _left(server_id: str, size: int, reason: str) -> dict[str, Any]:
     return {"server_id": server_id, "size": size, "reason": reason}
 
 
-def _archive_one(
-    account: MailAccount, key: str, message: ServerMessage, now: Any
-) -> str:
-    """Store one message with its ledger row in a savepoint.
+def _secure(account: MailAccount, raws: list[bytes], now: Any) -> list[Any]:
+    return archive_services.messages_secure(
+        space_id=account.space_id,
+        raws=raws,
+        source=Message.Source.POLL,
+        received_at=now,
+    )
 
-    Returns "created", "duplicate", "concurrent" (another poll's ledger row
-    already holds it) or "failed" (left on the server). A database outage
-    propagates and rolls the whole batch back.
-    """
-    ledger_id = f"{key}/{message.server_id}"
-    try:
-        with transaction.atomic():
-            result = archive_services.message_ingest(
-                space_id=account.space_id,
-                raw=message.raw,
-                source=Message.Source.POLL,
-                received_at=now,
+
+def _secure_each(
+    account: MailAccount, messages: list[ServerMessage], now: Any
+) -> tuple[list[tuple[ServerMessage, Any]], list[ServerMessage]]:
+    """The batch one message at a time, after storing it whole failed."""
+    secured: list[tuple[ServerMessage, Any]] = []
+    failed: list[ServerMessage] = []
+    for message in messages:
+        try:
+            with transaction.atomic():
+                secured.append((message, _secure(account, [message.raw], now)[0]))
+        except DatabaseError:
+            raise
+        except Exception:
+            # One bad message never stops the account: it stays on the server.
+            logger.exception(
+                "message %s of mail account %s could not be archived",
+                message.server_id,
+                account.pk,
             )
-            FetchedMessage.objects.create(
-                account_id=account.pk,
-                server_id=ledger_id,
-                message_id=result.message_pk,
-                raw_sha256=hashlib.sha256(message.raw).hexdigest(),
-            )
-    except IntegrityError:
-        # Only a ledger row committed by an overlapping poll makes this safe
-        # to delete; any other constraint failure leaves the message alone.
-        if FetchedMessage.objects.filter(
-            account_id=account.pk, server_id=ledger_id
-        ).exists():
-            return "concurrent"
-        logger.exception(
-            "message %s of mail account %s could not be archived",
-            message.server_id,
-            account.pk,
-        )
-        return "failed"
-    except DataError:
-        logger.exception(
-            "message %s of mail account %s could not be archived",
-            message.server_id,
-            account.pk,
-        )
-        return "failed"
-    except DatabaseError:
-        raise
-    except Exception:
-        # One bad message never stops the account: it stays on the server.
-        logger.exception(
-            "message %s of mail account %s could not be archived",
-            message.server_id,
-            account.pk,
-        )
-        return "failed"
-    return "created" if result.created else "duplicate"
+            failed.append(message)
+    return secured, failed
 
 
 def _archive_batch(
@@ -240,26 +213,61 @@ def _archive_batch(
     key: str,
     messages: list[ServerMessage],
     progress: _Progress,
-) -> list[str]:
-    """Commit one batch; returns the server ids now safely archived."""
+) -> tuple[list[str], list[int]]:
+    """Secure one batch: raw bytes, identity rows and ledger rows in one commit.
+
+    Returns the server ids now safely archived, and the ids of the messages
+    this batch added (to be indexed). Nothing is parsed here, so no message,
+    however crafted, can hold the batch up. A database outage propagates and
+    rolls the whole batch back.
+    """
     if not messages:
-        return []
+        return [], []
     now = timezone.now()
-    archived: list[str] = []
-    counts = {"created": 0, "duplicate": 0, "concurrent": 0}
     failed: list[ServerMessage] = []
     with transaction.atomic(durable=True):
-        for message in messages:
-            outcome = _archive_one(account, key, message, now)
-            if outcome == "failed":
-                failed.append(message)
-                continue
-            counts[outcome] += 1
-            archived.append(message.server_id)
-    progress.fetched += counts["created"]
-    progress.duplicates += counts["duplicate"] + counts["concurrent"]
+        try:
+            with transaction.atomic():
+                results = _secure(account, [m.raw for m in messages], now)
+            secured = list(zip(messages, results, strict=True))
+        except DatabaseError:
+            raise
+        except Exception:
+            secured, failed = _secure_each(account, messages, now)
+        # A ledger row that an overlapping poll committed first stays as it
+        # is: either row proves the message archived.
+        FetchedMessage.objects.bulk_create(
+            [
+                FetchedMessage(
+                    account_id=account.pk,
+                    server_id=f"{key}/{message.server_id}",
+                    message_id=result.message_pk,
+                    raw_sha256=result.raw_sha256,
+                )
+                for message, result in secured
+            ],
+            ignore_conflicts=True,
+        )
+    created = [result.message_pk for _m, result in secured if result.created]
+    progress.fetched += len(created)
+    progress.duplicates += len(secured) - len(created)
     progress.left.extend(_left(m.server_id, len(m.raw), "unarchivable") for m in failed)
-    return archived
+    return [message.server_id for message, _r in secured], created
+
+
+def _index(account: MailAccount, lease: PollLease, message_pks: Sequence[int]) -> None:
+    """Index what a batch secured; a failure leaves it pending, never lost."""
+    try:
+        archive_services.messages_index(message_pks=message_pks, heartbeat=lease.renew)
+    except LeaseLostError:
+        raise
+    except DatabaseError:
+        raise
+    except Exception:
+        logger.exception(
+            "indexing messages of mail account %s stopped; they wait to be indexed",
+            account.pk,
+        )
 
 
 def _poll_mailbox(account: MailAccount, lease: PollLease, progress: _Progress) -> None:
@@ -308,14 +316,20 @@ def _poll_mailbox(account: MailAccount, lease: PollLease, progress: _Progress) -
                     )
                     continue
                 messages.append(message)
-            archived = _archive_batch(account, key, messages, progress)
+            archived, created = _archive_batch(account, key, messages, progress)
             # A poll that stalled until another took over stops here; what it
             # committed is in the ledger, and the other poll deletes it.
             lease.renew(force=True)
             delete(client, archived)
+            _index(account, lease, created)
     if pop_deleted:
         _ledger_mark_deleted(account.pk, key, pop_deleted)
         progress.deleted += len(pop_deleted)
+    # Whatever an earlier poll secured but did not get to index (it crashed,
+    # or was killed between the stages) is finished now.
+    archive_services.messages_index_pending(
+        space_id=account.space_id, heartbeat=lease.renew
+    )
 
 
 def _run_for(account: MailAccount, trigger: str, poll_run_id: int | None) -> PollRun:

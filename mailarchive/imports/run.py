@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from ..mbox import (
     sniff_source,
 )
 from ..models import ImportJob, Message
-from ..services import message_ingest
+from ..services import messages_index, messages_index_pending, messages_secure
 from .jobs import LEASE, require_global
 from .sources import ImportPathError, import_dir_root
 
@@ -94,8 +95,8 @@ def _error_entry(entry: MboxEntry, reason: str) -> dict[str, Any]:
     }
 
 
-def _handle(job: ImportJob, entry: MboxEntry, batch: _Batch, limit: int) -> None:
-    """Ingest one entry and count what happened in ``job`` (not yet saved)."""
+def _count(job: ImportJob, entry: MboxEntry, batch: _Batch, limit: int) -> bool:
+    """Count ``entry`` in the batch; False if it is too large to store."""
     batch.messages += 1
     batch.size += entry.size
     job.processed += 1
@@ -107,33 +108,58 @@ def _handle(job: ImportJob, entry: MboxEntry, batch: _Batch, limit: int) -> None
                 f"{limit} bytes (MAILARCHIVE_MAX_MESSAGE_BYTES)",
             )
         )
-        return
+        return False
+    return True
+
+
+def _secure(job: ImportJob, entries: list[MboxEntry], batch: _Batch) -> list[int]:
+    """Secure the batch's messages in the open transaction; returns new ids.
+
+    Stored together in one step; if that fails for another reason than an
+    outage, one at a time, so that one message that cannot be stored is listed
+    and the others are kept.
+    """
+    if not entries:
+        return []
     try:
         with transaction.atomic():
-            result = message_ingest(
-                space_id=job.space_id, raw=entry.raw, source=Message.Source.IMPORT
+            results = messages_secure(
+                space_id=job.space_id,
+                raws=[entry.raw for entry in entries],
+                source=Message.Source.IMPORT,
             )
     except (OperationalError, InterfaceError, OSError):
         # The database or the storage is down: every further message would
         # fail the same way, so the job stops here and can be run again.
         raise
-    except Exception as e:
-        logger.exception(
-            "import %s: message %s at offset %s not stored",
-            job.pk,
-            entry.index + 1,
-            entry.offset,
-        )
-        batch.errors.append(
-            _error_entry(entry, f"could not be stored: {type(e).__name__}: {e}")
-        )
-        return
-    if not result.created:
-        job.duplicates += 1
-        return
-    job.imported += 1
-    if not result.parseable:
-        job.failed_to_parse += 1
+    except Exception:
+        results = []
+        for entry in entries:
+            try:
+                with transaction.atomic():
+                    results.extend(
+                        messages_secure(
+                            space_id=job.space_id,
+                            raws=[entry.raw],
+                            source=Message.Source.IMPORT,
+                        )
+                    )
+            except (OperationalError, InterfaceError, OSError):
+                raise
+            except Exception as e:
+                logger.exception(
+                    "import %s: message %s at offset %s not stored",
+                    job.pk,
+                    entry.index + 1,
+                    entry.offset,
+                )
+                batch.errors.append(
+                    _error_entry(entry, f"could not be stored: {type(e).__name__}: {e}")
+                )
+    created = [result.message_pk for result in results if result.created]
+    job.imported += len(created)
+    job.duplicates += len(results) - len(created)
+    return created
 
 
 def _commit_batch(job: ImportJob, batch: _Batch, checkpoint: int) -> None:
@@ -187,19 +213,38 @@ def _import(job: ImportJob, path: Path, limit: int, progress: Progress | None) -
         finished = False
         while not finished:
             batch = _Batch()
+            storable: list[MboxEntry] = []
+            finished = True
+            for entry in entries:
+                position = entry.index + 1
+                if entry.index < skip:
+                    continue
+                if _count(job, entry, batch, limit):
+                    storable.append(entry)
+                if batch.messages >= BATCH_MESSAGES or batch.size >= BATCH_BYTES:
+                    finished = False
+                    break
             with transaction.atomic(durable=True):
-                finished = True
-                for entry in entries:
-                    position = entry.index + 1
-                    if entry.index < skip:
-                        continue
-                    _handle(job, entry, batch, limit)
-                    if batch.messages >= BATCH_MESSAGES or batch.size >= BATCH_BYTES:
-                        finished = False
-                        break
+                created = _secure(job, storable, batch)
                 _commit_batch(job, batch, max(position, job.checkpoint))
+            del storable
+            _index(job, created)
             if progress is not None:
                 progress(job)
+    # What an interrupted run secured but did not get to index.
+    _index(job, [], pending=True)
+
+
+def _index(job: ImportJob, message_pks: list[int], *, pending: bool = False) -> None:
+    """Index what the import secured and count what could not be parsed."""
+    renew = functools.partial(_renew, job.pk)
+    if pending:
+        summary = messages_index_pending(space_id=job.space_id, heartbeat=renew)
+    else:
+        summary = messages_index(message_pks=message_pks, heartbeat=renew)
+    if summary.unparseable:
+        job.failed_to_parse += summary.unparseable
+        ImportJob.objects.filter(pk=job.pk).update(failed_to_parse=job.failed_to_parse)
 
 
 def _run(job: ImportJob, progress: Progress | None) -> None:
@@ -246,8 +291,8 @@ def _failure_text(error: BaseException, job: ImportJob) -> str:
 def mbox_import_run(import_id: int, *, progress: Progress | None = None) -> ImportJob:
     """Run the import ``import_id`` to its end and return the updated job.
 
-    Stores every message of the file in the job's space through
-    ``message_ingest``, committing messages and counters together in batches,
+    Secures every message of the file in the job's space, committing messages
+    and counters together in batches, then indexes each batch,
     and calls ``progress(job)`` after the scan and after each batch. A bad file
     or an outage marks the job failed with a clear ``error``; per-message
     failures are listed in ``errors`` and the import goes on. Safe to re-run: a

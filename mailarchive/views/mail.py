@@ -44,6 +44,7 @@ from ..selectors import (
     message_by_message_id,
     message_get,
     message_neighbours,
+    messages_pending_count,
     month_index,
     thread_get,
     thread_position,
@@ -107,6 +108,7 @@ def mail_list(request: HttpRequest, space: Space) -> HttpResponse:
             "sort": options["sort"],
             "mail_filter": mail_filter,
             "grouped_by_month": options["sort"] in ("newest", "oldest"),
+            "pending_count": messages_pending_count(space),
             "may_admin": level is not None and level >= Level.ADMIN,
         },
     )
@@ -219,7 +221,7 @@ def message_detail(request: HttpRequest, space: Space, message_pk: int) -> HttpR
         )
     raw_text = None
     raw_cut = False
-    if not message.parseable:
+    if not message.parseable or message.pending:
         raw = blob_read(message.raw_name)
         raw_cut = len(raw) > RAW_SHOWN_LIMIT
         raw_text = raw[:RAW_SHOWN_LIMIT].decode("utf-8", "replace")

@@ -217,16 +217,16 @@ def test_database_outage_mid_poll_deletes_nothing_unarchived(
     dovecot.deliver_many(mail_user.username, source)
     account = make_account(mail_user, protocol)
     monkeypatch.setattr(polling, "BATCH_MAX_COUNT", 5)
-    real_ingest = archive_services.message_ingest
+    real_secure = archive_services.messages_secure
     calls = {"n": 0}
 
-    def failing_ingest(**kwargs):
-        calls["n"] += 1
-        if calls["n"] == 12:
+    def failing_secure(**kwargs):
+        calls["n"] += len(kwargs["raws"])
+        if calls["n"] >= 12:
             raise OperationalError("server closed the connection unexpectedly")
-        return real_ingest(**kwargs)
+        return real_secure(**kwargs)
 
-    monkeypatch.setattr(archive_services, "message_ingest", failing_ingest)
+    monkeypatch.setattr(archive_services, "messages_secure", failing_secure)
 
     summary = poll(account)
 
@@ -238,7 +238,7 @@ def test_database_outage_mid_poll_deletes_nothing_unarchived(
     assert archived | on_server == everything
     assert everything - on_server <= archived  # deleted ⇒ archived
 
-    monkeypatch.setattr(archive_services, "message_ingest", real_ingest)
+    monkeypatch.setattr(archive_services, "messages_secure", real_secure)
     assert poll(account).status == "ok"
     assert digests(archived_raws(account.space)) == digests(source)
     assert dovecot.message_count(mail_user.username) == 0
@@ -251,14 +251,14 @@ def test_one_bad_message_does_not_stop_the_account(
     source = source_messages(6, tag="bad")
     dovecot.deliver_many(mail_user.username, source)
     account = make_account(mail_user, "imaps")
-    real_ingest = archive_services.message_ingest
+    real_secure = archive_services.messages_secure
 
-    def picky_ingest(**kwargs):
-        if kwargs["raw"] == source[2]:
-            raise ValueError("parser bug")
-        return real_ingest(**kwargs)
+    def picky_secure(**kwargs):
+        if source[2] in kwargs["raws"]:
+            raise ValueError("storage bug")
+        return real_secure(**kwargs)
 
-    monkeypatch.setattr(archive_services, "message_ingest", picky_ingest)
+    monkeypatch.setattr(archive_services, "messages_secure", picky_secure)
     summary = poll(account)
 
     assert summary.status == "ok"
@@ -267,7 +267,7 @@ def test_one_bad_message_does_not_stop_the_account(
     account.refresh_from_db()
     assert account.left_on_server[0]["reason"] == "unarchivable"
 
-    monkeypatch.setattr(archive_services, "message_ingest", real_ingest)
+    monkeypatch.setattr(archive_services, "messages_secure", real_secure)
     assert poll(account).fetched == 1
     assert digests(archived_raws(account.space)) == digests(source)
 
@@ -327,10 +327,10 @@ def test_crash_between_commit_and_delete_is_finished_by_the_ledger(
     assert dovecot.message_count(mail_user.username) == 8
     assert Message.objects.filter(space=account.space).count() == 8
 
-    def no_ingest(**kwargs):
+    def no_secure(**kwargs):
         raise AssertionError("a message in the ledger was fetched again")
 
-    monkeypatch.setattr(archive_services, "message_ingest", no_ingest)
+    monkeypatch.setattr(archive_services, "messages_secure", no_secure)
     summary = poll(account)
 
     assert (summary.status, summary.fetched, summary.deleted) == ("ok", 0, 8)
@@ -441,16 +441,16 @@ def test_second_worker_skips_while_the_first_holds_the_lease(
     source = source_messages(6, tag="workers")
     dovecot.deliver_many(mail_user.username, source)
     account = make_account(mail_user, "imaps")
-    real_ingest = archive_services.message_ingest
+    real_secure = archive_services.messages_secure
     inside, release = threading.Event(), threading.Event()
 
-    def slow_ingest(**kwargs):
+    def slow_secure(**kwargs):
         if threading.current_thread().name == "first":
             inside.set()
             release.wait(timeout=60)
-        return real_ingest(**kwargs)
+        return real_secure(**kwargs)
 
-    monkeypatch.setattr(archive_services, "message_ingest", slow_ingest)
+    monkeypatch.setattr(archive_services, "messages_secure", slow_secure)
     results: dict[str, object] = {}
     first = _in_thread(lambda: poll(account), results, "first")
     assert inside.wait(timeout=60)
@@ -479,16 +479,16 @@ def test_overlapping_polls_never_archive_twice(
     source = source_messages(6, tag="overlap")
     dovecot.deliver_many(mail_user.username, source)
     account = make_account(mail_user, "imaps")
-    real_ingest = archive_services.message_ingest
+    real_secure = archive_services.messages_secure
     inside, release = threading.Event(), threading.Event()
 
-    def slow_ingest(**kwargs):
+    def slow_secure(**kwargs):
         if threading.current_thread().name == "stalled":
             inside.set()
             release.wait(timeout=60)
-        return real_ingest(**kwargs)
+        return real_secure(**kwargs)
 
-    monkeypatch.setattr(archive_services, "message_ingest", slow_ingest)
+    monkeypatch.setattr(archive_services, "messages_secure", slow_secure)
     results: dict[str, object] = {}
     stalled = _in_thread(lambda: poll(account), results, "stalled")
     assert inside.wait(timeout=60)

@@ -264,14 +264,14 @@ def test_oversized_message_is_listed_with_its_offset(space, tmp_path, settings):
 def test_an_error_storing_one_message_does_not_stop_the_import(
     space, tmp_path, monkeypatch
 ):
-    real = import_run.message_ingest
+    real = import_run.messages_secure
 
-    def flaky(*, space_id, raw, source):
-        if b"Subject: poison" in raw:
+    def flaky(*, space_id, raws, source):
+        if any(b"Subject: poison" in raw for raw in raws):
             raise ValueError("cannot store this one")
-        return real(space_id=space_id, raw=raw, source=source)
+        return real(space_id=space_id, raws=raws, source=source)
 
-    monkeypatch.setattr(import_run, "message_ingest", flaky)
+    monkeypatch.setattr(import_run, "messages_secure", flaky)
     path = tmp_path / "poison.mbox"
     path.write_bytes(mbox_of(message("a"), message("poison"), message("c")))
     job = run_import(space, path)
@@ -287,16 +287,16 @@ def test_outage_mid_import_fails_with_exact_counts_and_rerun_continues(
     batches); WHEN it is run again THEN it continues after its checkpoint and
     ends with every message once and no duplicate counted."""
     monkeypatch.setattr(import_run, "BATCH_MESSAGES", 3)
-    real = import_run.message_ingest
+    real = import_run.messages_secure
     calls = {"n": 0}
 
-    def failing(*, space_id, raw, source):
-        calls["n"] += 1
-        if calls["n"] == 8:
+    def failing(*, space_id, raws, source):
+        calls["n"] += len(raws)
+        if calls["n"] >= 8:
             raise OperationalError("server closed the connection unexpectedly")
-        return real(space_id=space_id, raw=raw, source=source)
+        return real(space_id=space_id, raws=raws, source=source)
 
-    monkeypatch.setattr(import_run, "message_ingest", failing)
+    monkeypatch.setattr(import_run, "messages_secure", failing)
     path = tmp_path / "ten.mbox"
     path.write_bytes(mbox_of(*(message(f"m{i}") for i in range(10))))
     job = run_import(space, path)
@@ -306,7 +306,7 @@ def test_outage_mid_import_fails_with_exact_counts_and_rerun_continues(
     assert Message.objects.filter(space=space).count() == 6
     assert import_job_rerunnable(job)
 
-    monkeypatch.setattr(import_run, "message_ingest", real)
+    monkeypatch.setattr(import_run, "messages_secure", real)
     job = mbox_import_run(job.pk)
     assert job.status == ImportJob.Status.DONE
     assert (job.processed, job.imported, job.duplicates) == (10, 10, 0)

@@ -1,0 +1,113 @@
+"""The parse worker: a child process that parses one message at a time.
+
+Run as ``python -m mailarchive.parsing.worker [--target module:function]
+[--memory-bytes N]``. It reads frames from standard input and writes one frame
+back per frame read; a frame is an 8-byte big-endian length and that many bytes.
+The worker first writes an empty frame once it is ready. A request is the raw
+message; an answer is a pickled ``(status, payload)`` tuple:
+``("ok", ParsedMessage)``, or ``("memory", None)`` when the parse ran out of
+the memory it may use.
+
+The process lives apart so that whoever sends it work can kill it: a message
+that makes the parser loop or grow without end costs one killed child, never
+the worker that archives mail (see :mod:`.pool`). No Django here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import pickle
+import resource
+import struct
+import sys
+from collections.abc import Callable
+from typing import Any, BinaryIO
+
+FRAME = struct.Struct(">Q")
+
+
+def read_frame(stream: BinaryIO) -> bytes | None:
+    """One frame from ``stream``, or None at a clean end of the stream."""
+    head = _read_exactly(stream, FRAME.size)
+    if head is None:
+        return None
+    (length,) = FRAME.unpack(head)
+    body = _read_exactly(stream, length)
+    if body is None:
+        raise EOFError("stream ended inside a frame")
+    return body
+
+
+def write_frame(stream: BinaryIO, data: bytes) -> None:
+    stream.write(FRAME.pack(len(data)))
+    stream.write(data)
+    stream.flush()
+
+
+def _read_exactly(stream: BinaryIO, size: int) -> bytes | None:
+    chunks: list[bytes] = []
+    left = size
+    while left:
+        chunk = stream.read(left)
+        if not chunk:
+            if left == size:
+                return None
+            raise EOFError("stream ended inside a frame")
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def load_target(spec: str) -> Callable[[bytes], Any]:
+    module_name, _, attribute = spec.partition(":")
+    return getattr(importlib.import_module(module_name), attribute)
+
+
+def _limit_memory(limit: int) -> None:
+    if limit <= 0:
+        return
+    _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+
+
+def serve(
+    target: Callable[[bytes], Any], requests: BinaryIO, answers: BinaryIO
+) -> None:
+    """Answer requests until the input ends."""
+    while True:
+        raw = read_frame(requests)
+        if raw is None:
+            return
+        try:
+            answer = pickle.dumps(("ok", target(raw)), pickle.HIGHEST_PROTOCOL)
+        except MemoryError:
+            answer = None
+        if answer is None:
+            # The heap may be in pieces: answer, then leave for a fresh child.
+            write_frame(answers, pickle.dumps(("memory", None)))
+            return
+        write_frame(answers, answer)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--target", default="mailarchive.parsing:parse_message")
+    parser.add_argument("--memory-bytes", type=int, default=0)
+    options = parser.parse_args(argv)
+    target = load_target(options.target)
+    _limit_memory(options.memory_bytes)
+    # Answers go through a private copy of stdout; anything the parser prints
+    # would otherwise corrupt the frames.
+    answers = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    write_frame(answers, b"")
+    serve(target, sys.stdin.buffer, answers)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

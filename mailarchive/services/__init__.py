@@ -1,0 +1,38 @@
+"""Writes to the archive: the two stages of archiving, threads, trash, feeds.
+
+- :mod:`.ingest` — the secure stage (raw bytes and identity, before parsing);
+- :mod:`.index` — the index stage (parse under a budget, attachments, threads,
+  search);
+- :mod:`.threads`, :mod:`.trash`, :mod:`.blobs`, :mod:`.feeds`.
+"""
+
+from .blobs import orphan_blob_grace, orphan_blobs_collect
+from .feeds import feed_token_regenerate, feed_token_revoke
+from .index import IndexSummary, messages_index, messages_index_pending
+from .ingest import IngestResult, SecuredMessage, message_ingest, messages_secure
+from .threads import thread_refresh
+from .trash import (
+    message_trash,
+    messages_purge,
+    messages_restore,
+    space_mail_trash_all,
+)
+
+__all__ = [
+    "IndexSummary",
+    "IngestResult",
+    "SecuredMessage",
+    "feed_token_regenerate",
+    "feed_token_revoke",
+    "message_ingest",
+    "message_trash",
+    "messages_index",
+    "messages_index_pending",
+    "messages_purge",
+    "messages_restore",
+    "messages_secure",
+    "orphan_blob_grace",
+    "orphan_blobs_collect",
+    "space_mail_trash_all",
+    "thread_refresh",
+]

@@ -1,0 +1,313 @@
+"""The index stage: parse secured messages, store attachments, thread, index.
+
+Runs over messages in the ``pending`` state, on any number of workers at once:
+parsing happens in child processes under a budget per message (see
+:mod:`mailarchive.parsing.pool`), several at a time, and each parsed message is
+written in its own short transaction that first checks the message is still
+pending, so two workers on one backlog index every message once. A message
+over its budget is marked "too complex" and shown raw; nothing here can lose
+a message, since the secure stage already committed it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.conf import settings
+from django.contrib.postgres.search import SearchVector
+from django.db import connection, transaction
+from django.db.models import Value
+
+from ..models import TOO_COMPLEX, Attachment, Message, MessageReference
+from ..parsing import ParsedAddress, ParsedMessage, body_text_for_search
+from ..parsing.pool import DEFAULT_TARGET, OverBudget, ParseBudget, describe, parse_many
+from ..storage import blob_put, blob_read
+from .threads import thread_choose, thread_record
+
+logger = logging.getLogger(__name__)
+
+SEARCH_TEXT_LIMIT = 200_000
+INDEX_BATCH = 200
+# The parser the children run; tests point it at a parser that misbehaves.
+PARSE_TARGET = DEFAULT_TARGET
+
+
+@dataclass
+class IndexSummary:
+    """What one run of the index stage did."""
+
+    indexed: int = 0
+    unparseable: int = 0
+    too_complex: int = 0
+    indexed_pks: list[int] = field(default_factory=list)
+
+    def add(self, other: IndexSummary) -> None:
+        self.indexed += other.indexed
+        self.unparseable += other.unparseable
+        self.too_complex += other.too_complex
+        self.indexed_pks.extend(other.indexed_pks)
+
+
+def parse_budget() -> ParseBudget:
+    """The budget of one message's parse, from the settings."""
+    return ParseBudget(
+        seconds=settings.MAILARCHIVE_PARSE_TIME_LIMIT,
+        memory_bytes=settings.MAILARCHIVE_PARSE_MEMORY_LIMIT,
+    )
+
+
+def index_workers() -> int:
+    return settings.MAILARCHIVE_INDEX_PROCESSES or os.cpu_count() or 1
+
+
+def _clean(value: str, limit: int | None = None) -> str:
+    """Text the database accepts: no NUL, no lone surrogates, bounded length."""
+    if "\x00" in value:
+        value = value.replace("\x00", "\ufffd")
+    value = value.encode("utf-8", "replace").decode("utf-8")
+    return value[:limit] if limit else value
+
+
+def _addresses(items: list[ParsedAddress]) -> list[list[str]]:
+    return [[_clean(a.name, 300), _clean(a.address, 320)] for a in items[:200]]
+
+
+def _search_text(parsed: ParsedMessage) -> str:
+    people = [parsed.from_] if parsed.from_ else []
+    people += parsed.to + parsed.cc
+    parts = [parsed.subject]
+    parts += [f"{p.name} {p.address}" for p in people]
+    parts += [a.filename for a in parsed.attachments if not a.inline]
+    parts.append(body_text_for_search(parsed))
+    return _clean("\n".join(parts), SEARCH_TEXT_LIMIT)
+
+
+def too_complex_parse(result: OverBudget) -> ParsedMessage:
+    """What is stored for a message whose parse went over its budget: nothing
+    but the mark; the raw bytes are the message."""
+    return ParsedMessage(
+        message_id=None,
+        in_reply_to=None,
+        references=[],
+        subject="",
+        from_=None,
+        sender=None,
+        to=[],
+        cc=[],
+        reply_to=[],
+        date=None,
+        date_offset_minutes=None,
+        text_body="",
+        html_body="",
+        attachments=[],
+        headers=[],
+        problems=[TOO_COMPLEX, describe(result)],
+        parseable=False,
+    )
+
+
+def _space_lock(space_id: int) -> None:
+    """Serialize the threading of one space's messages (PostgreSQL).
+
+    Two workers indexing a message and its reply at the same moment would
+    otherwise each start a thread of their own. Held to the end of the short
+    per-message transaction; parsing runs outside it.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [7411, space_id])
+
+
+def _apply(pk: int, space_id: int, parsed: ParsedMessage) -> bool:
+    """Write one parse to its pending message; False if it was indexed already."""
+    stored = [
+        (position, att, blob_put("att", att.content, att.sha256)[0])
+        for position, att in enumerate(parsed.attachments)
+    ]
+    message_id = _clean(parsed.message_id or "", 500)
+    in_reply_to = _clean(parsed.in_reply_to or "", 500)
+    references = [_clean(r, 500) for r in parsed.references]
+    refs = [
+        r for r in dict.fromkeys([*references, in_reply_to]) if r and r != message_id
+    ]
+    subject = _clean(parsed.subject, 10_000)
+    search_text = _search_text(parsed)
+    with transaction.atomic():
+        _space_lock(space_id)
+        current = (
+            Message.objects.select_for_update()
+            .filter(pk=pk, index_state=Message.IndexState.PENDING)
+            .values_list("date", flat=True)
+            .first()
+        )
+        if current is None:
+            return False
+        fields = {
+            "message_id": message_id,
+            "in_reply_to": in_reply_to,
+            "references": references,
+            "subject": subject,
+            "from_name": _clean(parsed.from_.name, 300) if parsed.from_ else "",
+            "from_address": _clean(parsed.from_.address, 320) if parsed.from_ else "",
+            "to": _addresses(parsed.to),
+            "cc": _addresses(parsed.cc),
+            "date": parsed.date or current,
+            "date_offset_minutes": parsed.date_offset_minutes,
+            "text_body": _clean(parsed.text_body),
+            "html_body": _clean(parsed.html_body),
+            "has_attachments": any(not a.inline for a in parsed.attachments),
+            "problems": list(parsed.problems),
+            "parseable": parsed.parseable,
+            "search_text": search_text,
+            "index_state": Message.IndexState.INDEXED,
+        }
+        message = Message(pk=pk, space_id=space_id, **fields)
+        thread_pk, merge, conflict = thread_choose(message, refs)
+        fields["thread_id"] = thread_pk
+        fields["message_id_conflict"] = conflict
+        if connection.vendor == "postgresql":
+            fields["search_vector"] = SearchVector(
+                Value(subject), config="simple", weight="A"
+            ) + SearchVector(Value(search_text), config="simple")
+        Message.objects.filter(pk=pk).update(**fields)
+        if stored:
+            Attachment.objects.bulk_create(
+                [
+                    Attachment(
+                        message_id=pk,
+                        position=position,
+                        filename=_clean(att.filename, 255),
+                        content_type=_clean(att.content_type, 255),
+                        size=len(att.content),
+                        sha256=att.sha256,
+                        blob_name=name,
+                        content_id=_clean(att.content_id or "", 500),
+                        content_location=_clean(att.content_location or "", 500),
+                        content_base=_clean(att.content_base or "", 500),
+                        inline=att.inline,
+                    )
+                    for position, att, name in stored
+                ],
+                ignore_conflicts=True,
+            )
+        if refs:
+            MessageReference.objects.bulk_create(
+                [
+                    MessageReference(space_id=space_id, message_id=pk, ref_id=ref)
+                    for ref in refs
+                ],
+                ignore_conflicts=True,
+            )
+        if conflict:
+            Message.objects.filter(space_id=space_id, message_id=message_id).exclude(
+                pk=pk
+            ).update(message_id_conflict=True)
+        thread_record(message, thread_pk, merge)
+    return True
+
+
+def _jobs(
+    rows: Sequence[tuple[int, int, str]],
+) -> Iterator[tuple[tuple[int, int], Callable[[], bytes]]]:
+    for pk, space_id, raw_name in rows:
+        yield (pk, space_id), (lambda name=raw_name: blob_read(name))
+
+
+def messages_index(
+    *,
+    message_pks: Sequence[int],
+    workers: int | None = None,
+    heartbeat: Callable[[], None] | None = None,
+) -> IndexSummary:
+    """Index those of ``message_pks`` that are still pending.
+
+    Parses them ``workers`` at a time (default: one per core) under the parse
+    budget and writes each in its own transaction; a message over budget is
+    stored as "too complex". ``heartbeat`` is called while parses are running,
+    for callers that hold a lease. Safe to re-run and to run on several
+    workers at once: a message already indexed is left alone.
+    """
+    summary = IndexSummary()
+    pks = list(message_pks)
+    for start in range(0, len(pks), INDEX_BATCH):
+        rows = list(
+            Message.objects.filter(
+                pk__in=pks[start : start + INDEX_BATCH],
+                index_state=Message.IndexState.PENDING,
+            )
+            .order_by("pk")
+            .values_list("pk", "space_id", "raw_name")
+        )
+        if rows:
+            summary.add(_index_rows(rows, workers, heartbeat))
+    return summary
+
+
+def _index_rows(
+    rows: Sequence[tuple[int, int, str]],
+    workers: int | None,
+    heartbeat: Callable[[], None] | None,
+) -> IndexSummary:
+    summary = IndexSummary()
+    results = parse_many(
+        _jobs(rows),
+        budget=parse_budget(),
+        workers=workers or index_workers(),
+        target=PARSE_TARGET,
+        heartbeat=heartbeat,
+    )
+    for (pk, space_id), result in results:
+        if isinstance(result, OverBudget):
+            logger.warning(
+                "message %s is too complex to parse (%s); it is kept raw",
+                pk,
+                result.reason,
+            )
+            parsed = too_complex_parse(result)
+        else:
+            parsed = result
+        if _apply(pk, space_id, parsed):
+            summary.indexed += 1
+            summary.indexed_pks.append(pk)
+            summary.unparseable += not parsed.parseable
+            summary.too_complex += isinstance(result, OverBudget)
+    return summary
+
+
+def messages_index_pending(
+    *,
+    space_id: int | None = None,
+    workers: int | None = None,
+    heartbeat: Callable[[], None] | None = None,
+    progress: Callable[[int], None] | None = None,
+    secured_before: datetime | None = None,
+) -> IndexSummary:
+    """Index every pending message (of ``space_id``, or of all spaces).
+
+    Finishes what a crash between the two stages left behind; with
+    ``secured_before``, only messages secured before then. ``progress`` is
+    called with the number indexed so far after each batch. Safe to re-run.
+    """
+    summary = IndexSummary()
+    after = 0
+    while True:
+        pending = Message.objects.filter(
+            index_state=Message.IndexState.PENDING, pk__gt=after
+        )
+        if space_id is not None:
+            pending = pending.filter(space_id=space_id)
+        if secured_before is not None:
+            pending = pending.filter(received_at__lt=secured_before)
+        pks = list(pending.order_by("pk").values_list("pk", flat=True)[:INDEX_BATCH])
+        if not pks:
+            return summary
+        after = pks[-1]
+        summary.add(
+            messages_index(message_pks=pks, workers=workers, heartbeat=heartbeat)
+        )
+        if progress is not None:
+            progress(summary.indexed)

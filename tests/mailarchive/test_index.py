@@ -1,0 +1,176 @@
+"""The two stages: secured first, indexed later, on several workers at once."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
+import pytest
+from django.db import connection, transaction
+from django.urls import reverse
+
+from accounts.models import FetchedMessage
+from mailarchive.models import TOO_COMPLEX, Message, Thread
+from mailarchive.services import (
+    index,
+    message_ingest,
+    messages_index,
+    messages_index_pending,
+    messages_secure,
+)
+from mailarchive.storage import blob_read
+from tests.conftest import client_for
+from tests.factories import SpaceFactory
+
+BASE = datetime(2025, 5, 1, 8, 0, tzinfo=UTC)
+
+
+def raw(n: int, parent: int | None = None, marker: str = "") -> bytes:
+    lines = [
+        f"From: Person {n % 5} <p{n % 5}@example.com>",
+        "To: team@example.com",
+        f"Subject: {'Re: ' if parent is not None else ''}Topic {parent or n}",
+        f"Date: {format_datetime(BASE + timedelta(minutes=n))}",
+        f"Message-ID: <m{n}@example.com>",
+    ]
+    if parent is not None:
+        lines.append(f"In-Reply-To: <m{parent}@example.com>")
+        lines.append(f"References: <m{parent}@example.com>")
+    if marker:
+        lines.append(f"X-Parser-Test: {marker}")
+    return ("\r\n".join(lines) + f"\r\n\r\nBody of message {n}.\r\n").encode()
+
+
+def conversation() -> list[bytes]:
+    """Ten threads of five: each reply names its parent; replies come first."""
+    raws = []
+    for root in range(0, 50, 5):
+        raws += [raw(root + k, parent=root + k - 1) for k in range(4, 0, -1)]
+        raws.append(raw(root))
+    return raws
+
+
+def thread_shape(space) -> list[list[str]]:
+    groups: dict[int, list[str]] = {}
+    for message_id, thread_id in Message.objects.filter(space=space).values_list(
+        "message_id", "thread_id"
+    ):
+        groups.setdefault(thread_id, []).append(message_id)
+    return sorted(sorted(ids) for ids in groups.values())
+
+
+@pytest.mark.django_db
+def test_a_secured_message_waits_visibly_and_raw_until_indexed(actors):
+    """GIVEN a message secured but not indexed (a crash between the stages)
+    THEN it is listed, counted as waiting, and its page shows its raw source;
+    WHEN the pending messages are indexed THEN it reads like any other."""
+    space = actors.space
+    with transaction.atomic():
+        (secured,) = messages_secure(
+            space_id=space.pk, raws=[raw(1)], source=Message.Source.IMPORT
+        )
+    message = Message.objects.get(pk=secured.message_pk)
+    assert message.pending and message.subject == ""
+    client = client_for(actors, "viewer")
+    listing = client.get(reverse("mailarchive:mail-list", kwargs={"key": space.key}))
+    assert "1 message is archived and waiting to be indexed" in listing.content.decode()
+    page = client.get(message.get_absolute_url()).content.decode()
+    assert "waiting to be indexed" in page
+    assert "Body of message 1." in page
+
+    summary = messages_index_pending(space_id=space.pk)
+
+    assert summary.indexed == 1
+    message.refresh_from_db()
+    assert not message.pending
+    assert message.subject == "Topic 1"
+    assert message.thread_id is not None
+    listing = client.get(reverse("mailarchive:mail-list", kwargs={"key": space.key}))
+    assert "waiting to be indexed" not in listing.content.decode()
+
+
+@pytest.mark.django_db
+def test_securing_twice_adds_nothing_and_indexing_twice_changes_nothing():
+    space = SpaceFactory()
+    raws = conversation()[:10]
+    with transaction.atomic():
+        first = messages_secure(space_id=space.pk, raws=raws, source="import")
+    with transaction.atomic():
+        again = messages_secure(
+            space_id=space.pk, raws=[*raws, raws[0]], source="import"
+        )
+    assert all(r.created for r in first)
+    assert not any(r.created for r in again)
+    assert [r.message_pk for r in again[:10]] == [r.message_pk for r in first]
+    pks = [r.message_pk for r in first]
+    assert messages_index(message_pks=pks).indexed == 10
+    shape = thread_shape(space)
+    assert messages_index(message_pks=pks).indexed == 0
+    assert thread_shape(space) == shape
+    assert Message.objects.filter(space=space).count() == 10
+
+
+@pytest.mark.django_db
+def test_a_message_over_its_parse_budget_is_kept_raw_and_marked(
+    actors, settings, monkeypatch
+):
+    monkeypatch.setattr(index, "PARSE_TARGET", "tests.misbehaving_parser:parse")
+    settings.MAILARCHIVE_PARSE_TIME_LIMIT = 2.0
+    bad = raw(7, marker="loop")
+
+    result = message_ingest(space_id=actors.space.pk, raw=bad, source="poll")
+
+    message = Message.objects.get(pk=result.message_pk)
+    assert result.created and not result.parseable
+    assert TOO_COMPLEX in message.problems and message.too_complex
+    assert blob_read(message.raw_name) == bad
+    page = client_for(actors, "viewer").get(message.get_absolute_url())
+    body = page.content.decode()
+    assert "could not be parsed: it is too complex" in body
+    assert "Body of message 7." in body
+    # Still exactly once: the same bytes again are a duplicate.
+    assert not message_ingest(space_id=actors.space.pk, raw=bad, source="poll").created
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_on_one_backlog_index_each_message_once_into_the_same_threads():
+    """GIVEN 50 messages secured in one batch, replies before their parents
+    WHEN two workers index the same backlog at the same time
+    THEN each message is indexed once and the threads are those of indexing
+    them one by one in another space."""
+    raws = conversation()
+    parallel, sequential = SpaceFactory(), SpaceFactory()
+    with transaction.atomic():
+        results = messages_secure(space_id=parallel.pk, raws=raws, source="import")
+    pks = [r.message_pk for r in results]
+    counts: list[int] = []
+    errors: list[BaseException] = []
+
+    def work(order: list[int]) -> None:
+        try:
+            counts.append(messages_index(message_pks=order, workers=2).indexed)
+        except BaseException as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+        finally:
+            connection.close()
+
+    workers = [
+        threading.Thread(target=work, args=(pks,)),
+        threading.Thread(target=work, args=(list(reversed(pks)),)),
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=300)
+    assert not errors, errors
+    assert sum(counts) == 50
+    for one in raws:
+        message_ingest(space_id=sequential.pk, raw=one, source="import")
+    assert thread_shape(parallel) == thread_shape(sequential)
+    assert len(thread_shape(parallel)) == 10
+    counted = Thread.objects.filter(space=parallel).values_list(
+        "message_count", flat=True
+    )
+    assert sorted(counted) == [5] * 10
+    assert not FetchedMessage.objects.exists()
