@@ -58,6 +58,8 @@ class Message(models.Model):
         # raw until the index stage gets to it.
         PENDING = "pending", _("Waiting to be indexed")
         INDEXED = "indexed", _("Indexed")
+        # Indexed, and to be indexed again (``reindex``); shown as it is.
+        STALE = "stale", _("Waiting to be indexed again")
 
     space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="messages")
     thread = models.ForeignKey(
@@ -128,7 +130,7 @@ class Message(models.Model):
             models.Index(fields=["thread", "date"], name="message_thread_date"),
             models.Index(
                 fields=["space", "id"],
-                condition=Q(index_state="pending"),
+                condition=Q(index_state__in=["pending", "stale"]),
                 name="message_pending",
             ),
         ]

@@ -16,7 +16,11 @@ class Migration(migrations.Migration):
             model_name="message",
             name="index_state",
             field=models.CharField(
-                choices=[("pending", "Waiting to be indexed"), ("indexed", "Indexed")],
+                choices=[
+                    ("pending", "Waiting to be indexed"),
+                    ("indexed", "Indexed"),
+                    ("stale", "Waiting to be indexed again"),
+                ],
                 db_default="indexed",
                 default="pending",
                 max_length=16,
@@ -26,7 +30,7 @@ class Migration(migrations.Migration):
         migrations.AddIndex(
             model_name="message",
             index=models.Index(
-                condition=models.Q(("index_state", "pending")),
+                condition=models.Q(("index_state__in", ["pending", "stale"])),
                 fields=["space", "id"],
                 name="message_pending",
             ),

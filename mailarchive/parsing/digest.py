@@ -80,14 +80,18 @@ def _digest(raw: bytes) -> str:
         and b":" not in head.split(b"\n", 1)[0]
     ):
         head, body = b"", head
-    fields: list[bytes] = []
+    # Folded lines are gathered per field and joined once: appending to bytes
+    # line by line would copy a field with many continuation lines again and
+    # again (quadratic in its length).
+    fields: list[list[bytes]] = []
     for line in head.split(b"\n"):
         if line[:1] in (b" ", b"\t") and fields:
-            fields[-1] += b" " + line.strip()
+            fields[-1].append(line.strip())
         elif line:
-            fields.append(line)
+            fields.append([line])
     digest = hashlib.sha256()
-    for field in fields:
+    for pieces in fields:
+        field = b" ".join(pieces)
         if not _keep(field):
             continue
         name, colon, value = field.partition(b":")

@@ -26,11 +26,15 @@ from ..models import TOO_COMPLEX, Attachment, Message, MessageReference
 from ..parsing import ParsedAddress, ParsedMessage, body_text_for_search
 from ..parsing.pool import DEFAULT_TARGET, OverBudget, ParseBudget, describe, parse_many
 from ..storage import blob_put, blob_read
-from .threads import thread_choose, thread_record
+from .threads import thread_choose, thread_record, thread_refresh
 
 logger = logging.getLogger(__name__)
 
 SEARCH_TEXT_LIMIT = 200_000
+# Characters of each body kept in the database, for the page and the feed;
+# the whole text is always in the raw message, one click away.
+BODY_STORED_LIMIT = 1_000_000
+BODY_TRUNCATED = "body-truncated"
 INDEX_BATCH = 200
 # The parser the children run; tests point it at a parser that misbehaves.
 PARSE_TARGET = DEFAULT_TARGET
@@ -86,6 +90,16 @@ def _search_text(parsed: ParsedMessage) -> str:
     return _clean("\n".join(parts), SEARCH_TEXT_LIMIT)
 
 
+def _problems(parsed: ParsedMessage) -> list[str]:
+    problems = list(parsed.problems)
+    if (
+        len(parsed.text_body) > BODY_STORED_LIMIT
+        or len(parsed.html_body) > BODY_STORED_LIMIT
+    ):
+        problems.append(BODY_TRUNCATED)
+    return problems
+
+
 def too_complex_parse(result: OverBudget) -> ParsedMessage:
     """What is stored for a message whose parse went over its budget: nothing
     but the mark; the raw bytes are the message."""
@@ -122,8 +136,16 @@ def _space_lock(space_id: int) -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [7411, space_id])
 
 
+WAITING = (Message.IndexState.PENDING, Message.IndexState.STALE)
+
+
 def _apply(pk: int, space_id: int, parsed: ParsedMessage) -> bool:
-    """Write one parse to its pending message; False if it was indexed already."""
+    """Write one parse to its waiting message; False if it was indexed already.
+
+    A pending message joins a thread; a stale one (indexed before, being
+    indexed again) keeps its thread, so thread addresses stay valid, and gets
+    its attachments and references anew.
+    """
     stored = [
         (position, att, blob_put("att", att.content, att.sha256)[0])
         for position, att in enumerate(parsed.attachments)
@@ -138,14 +160,16 @@ def _apply(pk: int, space_id: int, parsed: ParsedMessage) -> bool:
     search_text = _search_text(parsed)
     with transaction.atomic():
         _space_lock(space_id)
-        current = (
+        row = (
             Message.objects.select_for_update()
-            .filter(pk=pk, index_state=Message.IndexState.PENDING)
-            .values_list("date", flat=True)
+            .filter(pk=pk, index_state__in=WAITING)
+            .values_list("received_at", "index_state", "thread_id", "date")
             .first()
         )
-        if current is None:
+        if row is None:
             return False
+        received_at, state, old_thread, old_date = row
+        current = received_at if state == Message.IndexState.PENDING else old_date
         fields = {
             "message_id": message_id,
             "in_reply_to": in_reply_to,
@@ -157,18 +181,23 @@ def _apply(pk: int, space_id: int, parsed: ParsedMessage) -> bool:
             "cc": _addresses(parsed.cc),
             "date": parsed.date or current,
             "date_offset_minutes": parsed.date_offset_minutes,
-            "text_body": _clean(parsed.text_body),
-            "html_body": _clean(parsed.html_body),
+            "text_body": _clean(parsed.text_body, BODY_STORED_LIMIT),
+            "html_body": _clean(parsed.html_body, BODY_STORED_LIMIT),
             "has_attachments": any(not a.inline for a in parsed.attachments),
-            "problems": list(parsed.problems),
+            "problems": _problems(parsed),
             "parseable": parsed.parseable,
             "search_text": search_text,
             "index_state": Message.IndexState.INDEXED,
         }
         message = Message(pk=pk, space_id=space_id, **fields)
-        thread_pk, merge, conflict = thread_choose(message, refs)
-        fields["thread_id"] = thread_pk
-        fields["message_id_conflict"] = conflict
+        if state == Message.IndexState.STALE and old_thread is not None:
+            Attachment.objects.filter(message_id=pk).delete()
+            MessageReference.objects.filter(message_id=pk).delete()
+            thread_pk, merge, conflict = old_thread, [], None
+        else:
+            thread_pk, merge, conflict = thread_choose(message, refs)
+            fields["thread_id"] = thread_pk
+            fields["message_id_conflict"] = conflict
         if connection.vendor == "postgresql":
             fields["search_vector"] = SearchVector(
                 Value(subject), config="simple", weight="A"
@@ -206,7 +235,10 @@ def _apply(pk: int, space_id: int, parsed: ParsedMessage) -> bool:
             Message.objects.filter(space_id=space_id, message_id=message_id).exclude(
                 pk=pk
             ).update(message_id_conflict=True)
-        thread_record(message, thread_pk, merge)
+        if conflict is None:
+            thread_refresh(thread_pk)
+        else:
+            thread_record(message, thread_pk, merge)
     return True
 
 
@@ -237,7 +269,7 @@ def messages_index(
         rows = list(
             Message.objects.filter(
                 pk__in=pks[start : start + INDEX_BATCH],
-                index_state=Message.IndexState.PENDING,
+                index_state__in=WAITING,
             )
             .order_by("pk")
             .values_list("pk", "space_id", "raw_name")
@@ -286,7 +318,7 @@ def messages_index_pending(
     progress: Callable[[int], None] | None = None,
     secured_before: datetime | None = None,
 ) -> IndexSummary:
-    """Index every pending message (of ``space_id``, or of all spaces).
+    """Index every waiting message (of ``space_id``, or of all spaces).
 
     Finishes what a crash between the two stages left behind; with
     ``secured_before``, only messages secured before then. ``progress`` is
@@ -295,9 +327,7 @@ def messages_index_pending(
     summary = IndexSummary()
     after = 0
     while True:
-        pending = Message.objects.filter(
-            index_state=Message.IndexState.PENDING, pk__gt=after
-        )
+        pending = Message.objects.filter(index_state__in=WAITING, pk__gt=after)
         if space_id is not None:
             pending = pending.filter(space_id=space_id)
         if secured_before is not None:
@@ -311,3 +341,23 @@ def messages_index_pending(
         )
         if progress is not None:
             progress(summary.indexed)
+
+
+def messages_reindex_start(*, space_id: int | None = None) -> int:
+    """Mark the indexed messages (of ``space_id``, or all) to be indexed again.
+
+    They stay readable as they are until :func:`messages_index_pending` gets
+    to them. Returns how many were marked; messages already waiting are left
+    as they are, so a reindex that was cut short is continued, not restarted.
+    """
+    marked = Message.objects.filter(index_state=Message.IndexState.INDEXED)
+    if space_id is not None:
+        marked = marked.filter(space_id=space_id)
+    return marked.update(index_state=Message.IndexState.STALE)
+
+
+def messages_waiting_count(*, space_id: int | None = None) -> int:
+    waiting = Message.objects.filter(index_state__in=WAITING)
+    if space_id is not None:
+        waiting = waiting.filter(space_id=space_id)
+    return waiting.count()
