@@ -2,10 +2,12 @@
 
 Started by the ingest and memory benchmarks with the product's environment
 (``DATABASE_URL``, ``MAILARCHIVE_DATA_DIR``, ...). The time covers the command
-itself, from connecting to the mail server to its summary line; interpreter and
-Django start-up are left out, as they are for the limit and the peer. Prints one
-JSON line: seconds, the command's output, and how many messages the account's
-space holds afterwards.
+itself, from connecting to the mail server to its summary line (every message
+secured and indexed); interpreter and Django start-up are left out, as they are
+for the limit and the peer. ``secured_seconds`` is the time until the secure
+stage was done and the server empty (the poll then only waits for indexing).
+Prints one JSON line: both times, the command's output, and how many messages
+the account's space holds afterwards.
 
     python bench/fetch_child.py 3
 """
@@ -29,6 +31,17 @@ def main() -> None:
 
     from accounts.models import MailAccount
     from mailarchive.models import Message
+    from mailarchive.services import Indexer
+
+    secured_at: list[float] = []
+    finish = Indexer.finish
+
+    def timed_finish(self: Indexer):  # type: ignore[no-untyped-def]
+        # The poll calls this once it has logged out, everything deleted.
+        secured_at.append(time.perf_counter())
+        return finish(self)
+
+    Indexer.finish = timed_finish  # type: ignore[method-assign]
 
     account_id = int(sys.argv[1])
     out, err = io.StringIO(), io.StringIO()
@@ -45,6 +58,7 @@ def main() -> None:
         json.dumps(
             {
                 "seconds": seconds,
+                "secured_seconds": (secured_at[0] - started) if secured_at else seconds,
                 "archived": archived,
                 "output": (out.getvalue() + err.getvalue()).strip(),
                 "error": error,

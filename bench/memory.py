@@ -57,7 +57,7 @@ def poll_large_mailbox(count: int, seed: int) -> dict[str, Any]:
         print(f"  seeding {count:,} messages", file=sys.stderr, flush=True)
         box = seed_mailbox(server, count, seed=seed, mix=mailgen.SMALL)
         print("  polling them with fetchmail", file=sys.stderr, flush=True)
-        run = run_archive(server, "imaps", box, label="poll")
+        run = run_archive(server, "imaps", box, label="poll")[-1]
     return run.as_dict()
 
 
@@ -66,7 +66,7 @@ def archive_large_message(megabytes: int) -> dict[str, Any]:
     raw = mailgen.one_large_message(megabytes * 1_000_000)
     with dovecot_server() as server:
         box = seed_mailbox(server, 1, seed=0, raws=[raw])
-        run = run_archive(server, "imaps", box, label="large")
+        run = run_archive(server, "imaps", box, label="large")[-1]
     return run.as_dict()
 
 

@@ -255,26 +255,10 @@ def _archive_batch(
     return [message.server_id for message, _r in secured], created
 
 
-def _index(account: MailAccount, lease: PollLease, message_pks: Sequence[int]) -> None:
-    """Index what a batch secured; a failure leaves it pending, never lost."""
-    try:
-        archive_services.messages_index(message_pks=message_pks, heartbeat=lease.renew)
-    except LeaseLostError:
-        raise
-    except DatabaseError:
-        raise
-    except Exception:
-        logger.exception(
-            "indexing messages of mail account %s stopped; they wait to be indexed",
-            account.pk,
-        )
-
-
 def _poll_mailbox(account: MailAccount, lease: PollLease, progress: _Progress) -> None:
     """Connect and do the poll; raises on the first error that stops it."""
     password = password_decrypt(account.password_encrypted)
     key = mailbox_key(account)
-    max_bytes = settings.MAILARCHIVE_MAX_MESSAGE_BYTES
     pop = account.protocol in POP_PROTOCOLS
     # POP3 deletions take effect at QUIT, when the session closes normally.
     pop_deleted: list[str] = []
@@ -289,6 +273,34 @@ def _poll_mailbox(account: MailAccount, lease: PollLease, progress: _Progress) -
             _ledger_mark_deleted(account.pk, key, server_ids)
             progress.deleted += len(server_ids)
 
+    # Batches are indexed while the next ones are fetched and secured.
+    indexer = archive_services.Indexer(heartbeat=lease.renew)
+    try:
+        _fetch_and_secure(account, password, key, lease, progress, delete, indexer)
+    finally:
+        # What was secured is indexed, whatever stopped the poll.
+        indexer.finish()
+    if pop_deleted:
+        _ledger_mark_deleted(account.pk, key, pop_deleted)
+        progress.deleted += len(pop_deleted)
+    # Whatever an earlier poll secured but did not get to index (it crashed,
+    # or was killed between the stages) is finished now.
+    archive_services.messages_index_pending(
+        space_id=account.space_id, heartbeat=lease.renew
+    )
+
+
+def _fetch_and_secure(
+    account: MailAccount,
+    password: str,
+    key: str,
+    lease: PollLease,
+    progress: _Progress,
+    delete: Any,
+    indexer: Any,
+) -> None:
+    """The part of a poll connected to the server: list, secure, delete."""
+    max_bytes = settings.MAILARCHIVE_MAX_MESSAGE_BYTES
     with open_client(connection_settings_for(account, password=password)) as client:
         listing = client.list_messages()
         lease.renew(force=True)
@@ -321,15 +333,7 @@ def _poll_mailbox(account: MailAccount, lease: PollLease, progress: _Progress) -
             # committed is in the ledger, and the other poll deletes it.
             lease.renew(force=True)
             delete(client, archived)
-            _index(account, lease, created)
-    if pop_deleted:
-        _ledger_mark_deleted(account.pk, key, pop_deleted)
-        progress.deleted += len(pop_deleted)
-    # Whatever an earlier poll secured but did not get to index (it crashed,
-    # or was killed between the stages) is finished now.
-    archive_services.messages_index_pending(
-        space_id=account.space_id, heartbeat=lease.renew
-    )
+            indexer.submit(created)
 
 
 def _run_for(account: MailAccount, trigger: str, poll_run_id: int | None) -> PollRun:

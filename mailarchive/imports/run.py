@@ -25,7 +25,12 @@ from ..mbox import (
     sniff_source,
 )
 from ..models import ImportJob, Message
-from ..services import messages_index, messages_index_pending, messages_secure
+from ..services import (
+    Indexer,
+    IndexSummary,
+    messages_index_pending,
+    messages_secure,
+)
 from .jobs import LEASE, require_global
 from .sources import ImportPathError, import_dir_root
 
@@ -206,6 +211,28 @@ def _scan(job: ImportJob, path: Path, limit: int) -> None:
 
 def _import(job: ImportJob, path: Path, limit: int, progress: Progress | None) -> None:
     _set_status(job, ImportJob.Status.IMPORTING)
+    # Batches are indexed while the next ones are read and secured.
+    indexer = Indexer(heartbeat=functools.partial(_renew, job.pk))
+    try:
+        _secure_file(job, path, limit, progress, indexer)
+    finally:
+        _count_unparseable(job, indexer.finish())
+    # What an interrupted run secured but did not get to index.
+    _count_unparseable(
+        job,
+        messages_index_pending(
+            space_id=job.space_id, heartbeat=functools.partial(_renew, job.pk)
+        ),
+    )
+
+
+def _secure_file(
+    job: ImportJob,
+    path: Path,
+    limit: int,
+    progress: Progress | None,
+    indexer: Indexer,
+) -> None:
     with open_mbox_source(path) as fp:
         entries = _entries(fp, sniff_source(fp), limit)
         skip = job.checkpoint
@@ -228,20 +255,13 @@ def _import(job: ImportJob, path: Path, limit: int, progress: Progress | None) -
                 created = _secure(job, storable, batch)
                 _commit_batch(job, batch, max(position, job.checkpoint))
             del storable
-            _index(job, created)
+            indexer.submit(created)
             if progress is not None:
                 progress(job)
-    # What an interrupted run secured but did not get to index.
-    _index(job, [], pending=True)
 
 
-def _index(job: ImportJob, message_pks: list[int], *, pending: bool = False) -> None:
-    """Index what the import secured and count what could not be parsed."""
-    renew = functools.partial(_renew, job.pk)
-    if pending:
-        summary = messages_index_pending(space_id=job.space_id, heartbeat=renew)
-    else:
-        summary = messages_index(message_pks=message_pks, heartbeat=renew)
+def _count_unparseable(job: ImportJob, summary: IndexSummary) -> None:
+    """Add what the index stage could not parse to the job's counters."""
     if summary.unparseable:
         job.failed_to_parse += summary.unparseable
         ImportJob.objects.filter(pk=job.pk).update(failed_to_parse=job.failed_to_parse)

@@ -80,18 +80,22 @@ def _digest(raw: bytes) -> str:
         and b":" not in head.split(b"\n", 1)[0]
     ):
         head, body = b"", head
-    # Folded lines are gathered per field and joined once: appending to bytes
-    # line by line would copy a field with many continuation lines again and
-    # again (quadratic in its length).
-    fields: list[list[bytes]] = []
+    # Folded lines are gathered for the field at hand and joined once:
+    # appending to bytes line by line would copy a field with many
+    # continuation lines again and again (quadratic in its length).
+    fields: list[bytes] = []
+    current: list[bytes] = []
     for line in head.split(b"\n"):
-        if line[:1] in (b" ", b"\t") and fields:
-            fields[-1].append(line.strip())
+        if line[:1] in (b" ", b"\t") and current:
+            current.append(line.strip())
         elif line:
-            fields.append([line])
+            if current:
+                fields.append(b" ".join(current))
+            current = [line]
+    if current:
+        fields.append(b" ".join(current))
     digest = hashlib.sha256()
-    for pieces in fields:
-        field = b" ".join(pieces)
+    for field in fields:
         if not _keep(field):
             continue
         name, colon, value = field.partition(b":")

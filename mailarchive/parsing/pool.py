@@ -191,28 +191,44 @@ def parse_many(
     """
     pending = iter(jobs)
     busy: list[_Busy[K]] = []
-    exhausted = False
     try:
         while True:
-            while not exhausted and len(busy) < max(1, workers):
-                job = next(pending, None)
-                if job is None:
-                    exhausted = True
-                    break
-                key, load = job
-                outcome = _start(key, load, budget, target)
-                if isinstance(outcome, _Busy):
-                    busy.append(outcome)
-                else:
-                    yield key, outcome
+            done: list[tuple[K, ParsedMessage | OverBudget]] = []
+            _fill(busy, pending, done, budget, target, workers)
             if not busy:
+                yield from done
                 return
-            yield from _collect(busy, budget)
+            # Children that answered get their next message before the
+            # answers are handed out, so they parse while the caller works.
+            done.extend(_collect(busy, budget))
+            _fill(busy, pending, done, budget, target, workers)
+            yield from done
             if heartbeat is not None:
                 heartbeat()
     finally:
         for item in busy:
             item.child.kill()
+
+
+def _fill(
+    busy: list[_Busy[K]],
+    pending: Iterator[tuple[K, Callable[[], bytes]]],
+    done: list[tuple[K, ParsedMessage | OverBudget]],
+    budget: ParseBudget,
+    target: str,
+    workers: int,
+) -> None:
+    """Give free children the next jobs (a job that fails to start is done)."""
+    while len(busy) < max(1, workers):
+        job = next(pending, None)
+        if job is None:
+            return
+        key, load = job
+        outcome = _start(key, load, budget, target)
+        if isinstance(outcome, _Busy):
+            busy.append(outcome)
+        else:
+            done.append((key, outcome))
 
 
 def parse_one(

@@ -8,7 +8,7 @@
 
 from .blobs import orphan_blob_grace, orphan_blobs_collect
 from .feeds import feed_token_regenerate, feed_token_revoke
-from .index import IndexSummary, messages_index, messages_index_pending
+from .index import Indexer, IndexSummary, messages_index, messages_index_pending
 from .ingest import IngestResult, SecuredMessage, message_ingest, messages_secure
 from .threads import thread_refresh
 from .trash import (
@@ -20,6 +20,7 @@ from .trash import (
 
 __all__ = [
     "IndexSummary",
+    "Indexer",
     "IngestResult",
     "SecuredMessage",
     "feed_token_regenerate",

@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.contrib.postgres.search import SearchVector
@@ -24,7 +27,14 @@ from django.db.models import Value
 
 from ..models import TOO_COMPLEX, Attachment, Message, MessageReference
 from ..parsing import ParsedAddress, ParsedMessage, body_text_for_search
-from ..parsing.pool import DEFAULT_TARGET, OverBudget, ParseBudget, describe, parse_many
+from ..parsing.pool import (
+    DEFAULT_TARGET,
+    HEARTBEAT_SECONDS,
+    OverBudget,
+    ParseBudget,
+    describe,
+    parse_many,
+)
 from ..storage import blob_put, blob_read
 from .threads import thread_choose, thread_record, thread_refresh
 
@@ -36,6 +46,8 @@ SEARCH_TEXT_LIMIT = 200_000
 BODY_STORED_LIMIT = 1_000_000
 BODY_TRUNCATED = "body-truncated"
 INDEX_BATCH = 200
+# Parsed messages written per transaction: one commit and one lock for many.
+APPLY_BATCH = 50
 # The parser the children run; tests point it at a parser that misbehaves.
 PARSE_TARGET = DEFAULT_TARGET
 
@@ -139,15 +151,38 @@ def _space_lock(space_id: int) -> None:
 WAITING = (Message.IndexState.PENDING, Message.IndexState.STALE)
 
 
-def _apply(pk: int, space_id: int, parsed: ParsedMessage) -> bool:
-    """Write one parse to its waiting message; False if it was indexed already.
+@dataclass
+class _Prepared:
+    """One parse made ready to write: cleaned values, attachments stored."""
 
-    A pending message joins a thread; a stale one (indexed before, being
-    indexed again) keeps its thread, so thread addresses stay valid, and gets
-    its attachments and references anew.
-    """
-    stored = [
-        (position, att, blob_put("att", att.content, att.sha256)[0])
+    pk: int
+    space_id: int
+    parsed: ParsedMessage
+    message_id: str
+    in_reply_to: str
+    references: list[str]
+    refs: list[str]
+    subject: str
+    search_text: str
+    attachments: list[Attachment]
+
+
+def _prepare(pk: int, space_id: int, parsed: ParsedMessage) -> _Prepared:
+    """Clean what will be written and store the attachments (before any row)."""
+    attachments = [
+        Attachment(
+            message_id=pk,
+            position=position,
+            filename=_clean(att.filename, 255),
+            content_type=_clean(att.content_type, 255),
+            size=len(att.content),
+            sha256=att.sha256,
+            blob_name=blob_put("att", att.content, att.sha256)[0],
+            content_id=_clean(att.content_id or "", 500),
+            content_location=_clean(att.content_location or "", 500),
+            content_base=_clean(att.content_base or "", 500),
+            inline=att.inline,
+        )
         for position, att in enumerate(parsed.attachments)
     ]
     message_id = _clean(parsed.message_id or "", 500)
@@ -156,90 +191,106 @@ def _apply(pk: int, space_id: int, parsed: ParsedMessage) -> bool:
     refs = [
         r for r in dict.fromkeys([*references, in_reply_to]) if r and r != message_id
     ]
-    subject = _clean(parsed.subject, 10_000)
-    search_text = _search_text(parsed)
+    return _Prepared(
+        pk=pk,
+        space_id=space_id,
+        parsed=parsed,
+        message_id=message_id,
+        in_reply_to=in_reply_to,
+        references=references,
+        refs=refs,
+        subject=_clean(parsed.subject, 10_000),
+        search_text=_search_text(parsed),
+        attachments=attachments,
+    )
+
+
+def _apply(items: Sequence[_Prepared]) -> list[bool]:
+    """Write parses to their waiting messages in one transaction.
+
+    Returns, per item, False if that message was indexed already (by another
+    worker). One commit, one lock per space and one row lock query for the
+    whole batch; the per-message writes are an UPDATE, the thread's and the
+    references'.
+    """
     with transaction.atomic():
-        _space_lock(space_id)
-        row = (
-            Message.objects.select_for_update()
-            .filter(pk=pk, index_state__in=WAITING)
-            .values_list("received_at", "index_state", "thread_id", "date")
-            .first()
-        )
-        if row is None:
-            return False
-        received_at, state, old_thread, old_date = row
-        current = received_at if state == Message.IndexState.PENDING else old_date
-        fields = {
-            "message_id": message_id,
-            "in_reply_to": in_reply_to,
-            "references": references,
-            "subject": subject,
-            "from_name": _clean(parsed.from_.name, 300) if parsed.from_ else "",
-            "from_address": _clean(parsed.from_.address, 320) if parsed.from_ else "",
-            "to": _addresses(parsed.to),
-            "cc": _addresses(parsed.cc),
-            "date": parsed.date or current,
-            "date_offset_minutes": parsed.date_offset_minutes,
-            "text_body": _clean(parsed.text_body, BODY_STORED_LIMIT),
-            "html_body": _clean(parsed.html_body, BODY_STORED_LIMIT),
-            "has_attachments": any(not a.inline for a in parsed.attachments),
-            "problems": _problems(parsed),
-            "parseable": parsed.parseable,
-            "search_text": search_text,
-            "index_state": Message.IndexState.INDEXED,
+        for space_id in sorted({item.space_id for item in items}):
+            _space_lock(space_id)
+        rows = {
+            pk: rest
+            for pk, *rest in Message.objects.select_for_update()
+            .filter(pk__in=[item.pk for item in items], index_state__in=WAITING)
+            .order_by("pk")
+            .values_list("pk", "received_at", "index_state", "thread_id", "date")
         }
-        message = Message(pk=pk, space_id=space_id, **fields)
-        if state == Message.IndexState.STALE and old_thread is not None:
-            Attachment.objects.filter(message_id=pk).delete()
-            MessageReference.objects.filter(message_id=pk).delete()
-            thread_pk, merge, conflict = old_thread, [], None
-        else:
-            thread_pk, merge, conflict = thread_choose(message, refs)
-            fields["thread_id"] = thread_pk
-            fields["message_id_conflict"] = conflict
-        if connection.vendor == "postgresql":
-            fields["search_vector"] = SearchVector(
-                Value(subject), config="simple", weight="A"
-            ) + SearchVector(Value(search_text), config="simple")
-        Message.objects.filter(pk=pk).update(**fields)
-        if stored:
-            Attachment.objects.bulk_create(
-                [
-                    Attachment(
-                        message_id=pk,
-                        position=position,
-                        filename=_clean(att.filename, 255),
-                        content_type=_clean(att.content_type, 255),
-                        size=len(att.content),
-                        sha256=att.sha256,
-                        blob_name=name,
-                        content_id=_clean(att.content_id or "", 500),
-                        content_location=_clean(att.content_location or "", 500),
-                        content_base=_clean(att.content_base or "", 500),
-                        inline=att.inline,
-                    )
-                    for position, att, name in stored
-                ],
-                ignore_conflicts=True,
-            )
-        if refs:
-            MessageReference.objects.bulk_create(
-                [
-                    MessageReference(space_id=space_id, message_id=pk, ref_id=ref)
-                    for ref in refs
-                ],
-                ignore_conflicts=True,
-            )
-        if conflict:
-            Message.objects.filter(space_id=space_id, message_id=message_id).exclude(
-                pk=pk
-            ).update(message_id_conflict=True)
-        if conflict is None:
-            thread_refresh(thread_pk)
-        else:
-            thread_record(message, thread_pk, merge)
-    return True
+        written = []
+        for item in items:
+            row = rows.pop(item.pk, None)
+            if row is not None:
+                _write(item, *row)
+            written.append(row is not None)
+        return written
+
+
+def _write(
+    item: _Prepared, received_at: Any, state: str, old_thread: int | None, old_date: Any
+) -> None:
+    """One message's rows. A pending message joins a thread; a stale one
+    (indexed before, being indexed again) keeps its thread, so thread
+    addresses stay valid, and gets its attachments and references anew."""
+    parsed, pk, space_id = item.parsed, item.pk, item.space_id
+    current = received_at if state == Message.IndexState.PENDING else old_date
+    fields: dict[str, Any] = {
+        "message_id": item.message_id,
+        "in_reply_to": item.in_reply_to,
+        "references": item.references,
+        "subject": item.subject,
+        "from_name": _clean(parsed.from_.name, 300) if parsed.from_ else "",
+        "from_address": _clean(parsed.from_.address, 320) if parsed.from_ else "",
+        "to": _addresses(parsed.to),
+        "cc": _addresses(parsed.cc),
+        "date": parsed.date or current,
+        "date_offset_minutes": parsed.date_offset_minutes,
+        "text_body": _clean(parsed.text_body, BODY_STORED_LIMIT),
+        "html_body": _clean(parsed.html_body, BODY_STORED_LIMIT),
+        "has_attachments": any(not a.inline for a in parsed.attachments),
+        "problems": _problems(parsed),
+        "parseable": parsed.parseable,
+        "search_text": item.search_text,
+        "index_state": Message.IndexState.INDEXED,
+    }
+    message = Message(pk=pk, space_id=space_id, **fields)
+    if state == Message.IndexState.STALE and old_thread is not None:
+        Attachment.objects.filter(message_id=pk).delete()
+        MessageReference.objects.filter(message_id=pk).delete()
+        thread_pk, merge, conflict = old_thread, [], None
+    else:
+        thread_pk, merge, conflict = thread_choose(message, item.refs)
+        fields["thread_id"] = thread_pk
+        fields["message_id_conflict"] = conflict
+    if connection.vendor == "postgresql":
+        fields["search_vector"] = SearchVector(
+            Value(item.subject), config="simple", weight="A"
+        ) + SearchVector(Value(item.search_text), config="simple")
+    Message.objects.filter(pk=pk).update(**fields)
+    if item.attachments:
+        Attachment.objects.bulk_create(item.attachments, ignore_conflicts=True)
+    if item.refs:
+        MessageReference.objects.bulk_create(
+            [
+                MessageReference(space_id=space_id, message_id=pk, ref_id=ref)
+                for ref in item.refs
+            ],
+            ignore_conflicts=True,
+        )
+    if conflict:
+        Message.objects.filter(space_id=space_id, message_id=item.message_id).exclude(
+            pk=pk
+        ).update(message_id_conflict=True)
+    if conflict is None:
+        thread_refresh(thread_pk)
+    else:
+        thread_record(message, thread_pk, merge)
 
 
 def _jobs(
@@ -285,14 +336,8 @@ def _index_rows(
     heartbeat: Callable[[], None] | None,
 ) -> IndexSummary:
     summary = IndexSummary()
-    results = parse_many(
-        _jobs(rows),
-        budget=parse_budget(),
-        workers=workers or index_workers(),
-        target=PARSE_TARGET,
-        heartbeat=heartbeat,
-    )
-    for (pk, space_id), result in results:
+    ready: list[tuple[_Prepared, bool]] = []
+    for (pk, space_id), result in _parsed_ahead(rows, workers, heartbeat):
         if isinstance(result, OverBudget):
             logger.warning(
                 "message %s is too complex to parse (%s); it is kept raw",
@@ -302,12 +347,71 @@ def _index_rows(
             parsed = too_complex_parse(result)
         else:
             parsed = result
-        if _apply(pk, space_id, parsed):
-            summary.indexed += 1
-            summary.indexed_pks.append(pk)
-            summary.unparseable += not parsed.parseable
-            summary.too_complex += isinstance(result, OverBudget)
+        ready.append((_prepare(pk, space_id, parsed), isinstance(result, OverBudget)))
+        if len(ready) >= APPLY_BATCH:
+            _apply_counted(ready, summary)
+            ready = []
+    if ready:
+        _apply_counted(ready, summary)
     return summary
+
+
+_DONE = object()
+
+
+def _parsed_ahead(
+    rows: Sequence[tuple[int, int, str]],
+    workers: int | None,
+    heartbeat: Callable[[], None] | None,
+) -> Iterator[tuple[tuple[int, int], ParsedMessage | OverBudget]]:
+    """Parse results of ``rows``, parsed in a thread of their own.
+
+    The children keep parsing while this thread writes to the database (the
+    thread only reads stored objects and talks to the children; the database
+    stays with the caller, whose transaction it may be). ``heartbeat`` is
+    called from the caller's thread while it waits.
+    """
+    results: queue.Queue[Any] = queue.Queue(maxsize=2 * APPLY_BATCH)
+
+    def parse() -> None:
+        try:
+            for result in parse_many(
+                _jobs(rows),
+                budget=parse_budget(),
+                workers=workers or index_workers(),
+                target=PARSE_TARGET,
+            ):
+                results.put(result)
+        except BaseException as error:  # handed to the caller, who raises it
+            results.put(error)
+        finally:
+            results.put(_DONE)
+
+    thread = threading.Thread(target=parse, name="parse-ahead", daemon=True)
+    thread.start()
+    while True:
+        try:
+            item = results.get(timeout=HEARTBEAT_SECONDS)
+        except queue.Empty:
+            if heartbeat is not None:
+                heartbeat()
+            continue
+        if item is _DONE:
+            break
+        if isinstance(item, BaseException):
+            raise item
+        yield item
+    thread.join()
+
+
+def _apply_counted(ready: list[tuple[_Prepared, bool]], summary: IndexSummary) -> None:
+    written = _apply([item for item, _over in ready])
+    for (item, over), done in zip(ready, written, strict=True):
+        if done:
+            summary.indexed += 1
+            summary.indexed_pks.append(item.pk)
+            summary.unparseable += not item.parsed.parseable
+            summary.too_complex += over
 
 
 def messages_index_pending(
@@ -361,3 +465,63 @@ def messages_waiting_count(*, space_id: int | None = None) -> int:
     if space_id is not None:
         waiting = waiting.filter(space_id=space_id)
     return waiting.count()
+
+
+class Indexer:
+    """Indexes what a poll or an import secures, while it goes on securing.
+
+    Outside a transaction, batches are indexed by a thread with a database
+    connection of its own, so that the mail server is emptied at the speed
+    of the secure stage while the parse children use the other cores. Inside
+    a transaction (whose rows another connection cannot see yet) each batch is
+    indexed at once instead. :meth:`finish` waits for everything submitted.
+    A failure leaves messages pending, never lost; it is logged and counted.
+    """
+
+    def __init__(self, *, heartbeat: Callable[[], None] | None = None) -> None:
+        self.summary = IndexSummary()
+        self.failures = 0
+        self._heartbeat = heartbeat
+        self._background = not connection.in_atomic_block
+        self._queue: queue.Queue[list[int] | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+
+    def submit(self, message_pks: Sequence[int]) -> None:
+        if not message_pks:
+            return
+        if not self._background:
+            self._index(list(message_pks), self._heartbeat)
+            return
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._run, name="indexer", daemon=True
+            )
+            self._thread.start()
+        self._queue.put(list(message_pks))
+
+    def finish(self) -> IndexSummary:
+        """Wait until everything submitted is indexed; returns what was done."""
+        if self._thread is not None:
+            self._queue.put(None)
+            while self._thread.is_alive():
+                self._thread.join(timeout=HEARTBEAT_SECONDS)
+                if self._heartbeat is not None and self._thread.is_alive():
+                    self._heartbeat()
+            self._thread = None
+        return self.summary
+
+    def _run(self) -> None:
+        try:
+            while (pks := self._queue.get()) is not None:
+                self._index(pks, None)
+        finally:
+            connection.close()
+
+    def _index(self, pks: list[int], heartbeat: Callable[[], None] | None) -> None:
+        try:
+            self.summary.add(messages_index(message_pks=pks, heartbeat=heartbeat))
+        except Exception:
+            self.failures += 1
+            logger.exception(
+                "indexing %s messages stopped; they wait to be indexed", len(pks)
+            )

@@ -98,3 +98,28 @@ def test_crafted_mail_is_archived_with_the_good_and_never_blocks_the_poll(
     for raw in good + bad[:-3]:
         subject = raw.split(b"Subject: ", 1)[1].split(b"\r\n", 1)[0].decode()
         assert subject in subjects
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("protocol", ["imaps", "pops"])
+def test_a_poll_outside_a_transaction_indexes_behind_the_secure_stage(
+    dovecot, mail_user, make_account, monkeypatch, protocol
+):
+    """GIVEN batches of 5 and a poll that commits for real, so that a thread
+    of its own indexes each batch while the next is fetched and secured
+    THEN the poll returns with every message secured, deleted and indexed."""
+    from accounts.services import polling
+
+    monkeypatch.setattr(polling, "BATCH_MAX_COUNT", 5)
+    source = source_messages(23, tag=f"behind-{protocol}")
+    dovecot.deliver_many(mail_user.username, source)
+    account = make_account(mail_user, protocol)
+
+    summary = mail_account_poll(account_id=account.pk, trigger=PollRun.Trigger.COMMAND)
+
+    assert (summary.status, summary.fetched, summary.deleted) == ("ok", 23, 23)
+    assert dovecot.message_count(mail_user.username) == 0
+    assert digests(archived_raws(account.space)) == digests(source)
+    messages = Message.objects.filter(space=account.space)
+    assert set(messages.values_list("index_state", flat=True)) == {"indexed"}
+    assert not messages.filter(thread__isnull=True).exists()
