@@ -93,6 +93,13 @@ def error_sentence(
             "The mail server answered in a way that was not understood. Check "
             "that the protocol matches the port."
         ),
+        "deadline_exceeded": _(
+            "%(host)s answered too slowly on port %(port)s, so the archive hung "
+            "up; nothing that was not archived was deleted. Check the mail "
+            "server's load and the network in between. If the server is slow "
+            "but healthy, the site administrator can raise "
+            "MAILARCHIVE_MAIL_TIMEOUT or MAILARCHIVE_POLL_TIME_LIMIT."
+        ),
         PASSWORD_UNREADABLE: _(
             "The stored password can no longer be decrypted: the site's encryption "
             "key changed. Enter the password again."

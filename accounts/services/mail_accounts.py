@@ -41,8 +41,13 @@ EDITABLE_FIELDS = frozenset(
     }
 )
 STARTTLS_PROTOCOLS = frozenset({MailAccount.Protocol.POP, MailAccount.Protocol.IMAP})
-# A connection test runs while the admin waits for the page.
+# A connection test runs while the admin waits for the page: this long at most,
+# for every read and for the whole test.
 TEST_TIMEOUT_MAX = 20.0
+# A poll's session with the server ends this long before the task's hard time
+# limit (and a minute before its soft one), so it fails with a sentence
+# instead of being killed.
+POLL_DEADLINE_MARGIN = 120
 
 
 @dataclass(frozen=True)
@@ -82,10 +87,25 @@ class TestResult:
         )
 
 
+def poll_deadline() -> float:
+    """Seconds a poll's session with the mail server may take in all."""
+    limit = settings.MAILARCHIVE_POLL_TIME_LIMIT
+    return float(max(limit - POLL_DEADLINE_MARGIN, limit / 2))
+
+
 def connection_settings_for(
-    account: MailAccount, *, password: str, timeout: float | None = None
+    account: MailAccount,
+    *,
+    password: str,
+    timeout: float | None = None,
+    deadline: float | None = None,
 ) -> ConnectionSettings:
-    """The protocol clients' view of ``account``, with the site's TLS and guard."""
+    """The protocol clients' view of ``account``, with the site's TLS and guard.
+
+    ``deadline`` bounds the whole session; by default a poll's
+    (``poll_deadline``). Messages over MAILARCHIVE_MAX_MESSAGE_BYTES are not
+    read.
+    """
     return ConnectionSettings(
         protocol=account.protocol,
         host=account.host,
@@ -97,6 +117,8 @@ def connection_settings_for(
         timeout=timeout or settings.MAILARCHIVE_MAIL_TIMEOUT,
         allowed_hosts=tuple(settings.MAILARCHIVE_ALLOWED_MAIL_HOSTS),
         ca_file=settings.SSL_CERT_FILE or None,
+        deadline=deadline or poll_deadline(),
+        max_message_bytes=settings.MAILARCHIVE_MAX_MESSAGE_BYTES,
     )
 
 
@@ -285,7 +307,9 @@ def mail_account_test(account: MailAccount) -> TestResult:
     timeout = min(settings.MAILARCHIVE_MAIL_TIMEOUT, TEST_TIMEOUT_MAX)
     try:
         with open_client(
-            connection_settings_for(account, password=password, timeout=timeout)
+            connection_settings_for(
+                account, password=password, timeout=timeout, deadline=timeout
+            )
         ) as client:
             count = client.message_count()
     except MailClientError as error:
