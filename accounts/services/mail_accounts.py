@@ -40,6 +40,9 @@ EDITABLE_FIELDS = frozenset(
         "enabled",
     }
 )
+# Where the stored password goes: changing any of these sends it to another
+# server or user, so the password must be entered again.
+CONNECTION_FIELDS = ("protocol", "host", "port", "username", "starttls")
 STARTTLS_PROTOCOLS = frozenset({MailAccount.Protocol.POP, MailAccount.Protocol.IMAP})
 # A connection test runs while the admin waits for the page: this long at most,
 # for every read and for the whole test.
@@ -219,6 +222,59 @@ def mail_account_create(
     return account
 
 
+def _apply_changes(
+    account: MailAccount, changes: dict[str, Any], password: str
+) -> list[str]:
+    """Set ``changes`` on ``account`` (not saved) and check the result.
+
+    Returns the names of the fields that change. Raises ValidationError for an
+    unknown field, a bad value, or a blank ``password`` when the account would
+    reach another server or user than the stored password was entered for.
+    """
+    unknown = set(changes) - EDITABLE_FIELDS
+    if unknown:
+        raise ValidationError(
+            _("These fields cannot be changed: %(fields)s")
+            % {"fields": ", ".join(sorted(unknown))}
+        )
+    before = {name: getattr(account, name) for name in CONNECTION_FIELDS}
+    changed = sorted(k for k, v in changes.items() if getattr(account, k) != v)
+    for key, value in changes.items():
+        setattr(account, key, value)
+    _validate(account)
+    moved = [
+        name for name in CONNECTION_FIELDS if getattr(account, name) != before[name]
+    ]
+    if moved and not password:
+        raise ValidationError(
+            {
+                "password": _(
+                    "Enter the password again. A stored password is only ever "
+                    "sent to the server and user it was entered for, and this "
+                    "change (%(fields)s) points the account elsewhere."
+                )
+                % {
+                    "fields": ", ".join(
+                        str(MailAccount._meta.get_field(name).verbose_name)
+                        for name in moved
+                    )
+                }
+            }
+        )
+    return changed
+
+
+def mail_account_update_check(
+    *, account: MailAccount, changes: dict[str, Any], password: str = ""
+) -> None:
+    """Raise the ValidationError ``mail_account_update`` would raise, if any.
+
+    Checks against the stored account; changes nothing. Safe to re-run.
+    """
+    stored = MailAccount.objects.select_related("space").get(pk=account.pk)
+    _apply_changes(stored, changes, password)
+
+
 @transaction.atomic
 def mail_account_update(
     *,
@@ -229,21 +285,14 @@ def mail_account_update(
 ) -> MailAccount:
     """Change the fields in ``changes``; a blank ``password`` keeps the stored one.
 
-    Raises ValidationError for a bad value or an unknown field. Safe to re-run.
+    Changing the protocol, host, port, user name or STARTTLS needs the
+    password again (see ``CONNECTION_FIELDS``). Raises ValidationError for a
+    bad value, an unknown field or a missing password. Safe to re-run.
     """
-    unknown = set(changes) - EDITABLE_FIELDS
-    if unknown:
-        raise ValidationError(
-            _("These fields cannot be changed: %(fields)s")
-            % {"fields": ", ".join(sorted(unknown))}
-        )
-    changed = sorted(k for k, v in changes.items() if getattr(account, k) != v)
-    for key, value in changes.items():
-        setattr(account, key, value)
+    changed = _apply_changes(account, changes, password)
     if password:
         account.password_encrypted = password_encrypt(password)
         changed.append("password")
-    _validate(account)
     account.save()
     if changed:
         audit_record(
