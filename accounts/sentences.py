@@ -100,6 +100,12 @@ def error_sentence(
             "but healthy, the site administrator can raise "
             "MAILARCHIVE_MAIL_TIMEOUT or MAILARCHIVE_POLL_TIME_LIMIT."
         ),
+        "invalid_setting": _(
+            "The account's host name, user name, password or folder contains a "
+            "control character such as a line break, which the mail server would "
+            "read as another command, so nothing was sent. Edit the account and "
+            "enter them again."
+        ),
         PASSWORD_UNREADABLE: _(
             "The stored password can no longer be decrypted: the site's encryption "
             "key changed. Enter the password again."

@@ -34,6 +34,7 @@ import enum
 import re
 import socket
 import ssl
+import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -145,6 +146,7 @@ class ErrorKind(enum.StrEnum):
     TLS_UNAVAILABLE = "tls_unavailable"
     PROTOCOL_ERROR = "protocol_error"
     DEADLINE_EXCEEDED = "deadline_exceeded"
+    INVALID_SETTING = "invalid_setting"
 
 
 class MailClientError(Exception):
@@ -321,6 +323,34 @@ def login_error(settings: ConnectionSettings, error: Exception) -> MailClientErr
     )
 
 
+def has_control_character(text: str) -> bool:
+    """Whether *text* holds a C0 or C1 control character or DEL.
+
+    A line break in a user name would reach the server as a second command;
+    the other control characters have no business in a command either.
+    """
+    return any(unicodedata.category(char) == "Cc" for char in text)
+
+
+def unsafe_setting_error(settings: ConnectionSettings) -> MailClientError | None:
+    """The error for settings that must not be sent to a server, else ``None``."""
+    fields = {
+        "host name": settings.host,
+        "user name": settings.username,
+        "password": settings.password,
+        "folder": settings.folder,
+    }
+    for label, value in fields.items():
+        if has_control_character(value):
+            return MailClientError(
+                ErrorKind.INVALID_SETTING,
+                f"The {label} for {settings.where} contains a control character "
+                "(such as a line break), which the server would read as part of "
+                "another command; nothing was sent. Enter it again without one.",
+            )
+    return None
+
+
 def peer_certificate_implicit_tls(address: str, port: int, timeout: float) -> bytes:
     """Return the DER certificate a TLS-from-the-start server presents."""
     with (
@@ -358,6 +388,9 @@ class MailClient(abc.ABC):
     def __enter__(self) -> Self:
         self._broken = False
         self._address = None
+        unsafe = unsafe_setting_error(self.settings)
+        if unsafe is not None:
+            raise unsafe
         self._deadline = self._new_deadline()
         try:
             with self._errors():

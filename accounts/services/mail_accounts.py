@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from accounts.clients import ConnectionSettings, MailClientError, open_client
+from accounts.clients.base import has_control_character
 from accounts.crypto import (
     PasswordUnreadableError,
     password_decrypt,
@@ -43,6 +44,8 @@ EDITABLE_FIELDS = frozenset(
 # Where the stored password goes: changing any of these sends it to another
 # server or user, so the password must be entered again.
 CONNECTION_FIELDS = ("protocol", "host", "port", "username", "starttls")
+# The fields sent to the mail server as they are, besides the password.
+SERVER_TEXT_FIELDS = ("host", "username", "folder")
 STARTTLS_PROTOCOLS = frozenset({MailAccount.Protocol.POP, MailAccount.Protocol.IMAP})
 # A connection test runs while the admin waits for the page: this long at most,
 # for every read and for the whole test.
@@ -130,6 +133,30 @@ def plain_text_password(account: MailAccount) -> bool:
     return account.protocol in STARTTLS_PROTOCOLS and not account.starttls
 
 
+def _refuse_control_characters(values: dict[str, str]) -> None:
+    """Raise ValidationError for each value holding a control character.
+
+    ``values`` maps field names (``password`` among them) to what would be
+    sent to the mail server. A line break there would reach the server as a
+    command of its own.
+    """
+    errors = {}
+    for name, value in values.items():
+        if value and has_control_character(value):
+            label = (
+                _("password")
+                if name == "password"
+                else MailAccount._meta.get_field(name).verbose_name
+            )
+            errors[name] = _(
+                "The %(field)s may not contain control characters such as line "
+                "breaks or tabs: the mail server would read them as the end of a "
+                "command."
+            ) % {"field": label}
+    if errors:
+        raise ValidationError(errors)
+
+
 def _validate(account: MailAccount) -> None:
     """Fill defaults and check ``account``; raises ValidationError."""
     if not account.space.is_global:
@@ -139,6 +166,9 @@ def _validate(account: MailAccount) -> None:
     account.name = account.name.strip()
     account.host = account.host.strip()
     account.folder = (account.folder or "").strip() or "INBOX"
+    _refuse_control_characters(
+        {name: getattr(account, name) or "" for name in SERVER_TEXT_FIELDS}
+    )
     if account.port is None and account.protocol in MailAccount.DEFAULT_PORTS:
         account.port = MailAccount.DEFAULT_PORTS[account.protocol]
     if account.port is not None and not 0 < account.port < 65536:
@@ -197,6 +227,7 @@ def mail_account_create(
     """
     if not password:
         raise ValidationError({"password": _("Enter the mailbox's password.")})
+    _refuse_control_characters({"password": password})
     account = MailAccount(
         space=space,
         name=name,
@@ -237,6 +268,7 @@ def _apply_changes(
             _("These fields cannot be changed: %(fields)s")
             % {"fields": ", ".join(sorted(unknown))}
         )
+    _refuse_control_characters({"password": password})
     before = {name: getattr(account, name) for name in CONNECTION_FIELDS}
     changed = sorted(k for k, v in changes.items() if getattr(account, k) != v)
     for key, value in changes.items():

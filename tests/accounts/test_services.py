@@ -207,6 +207,45 @@ def test_update_check_says_what_update_would_refuse_and_changes_nothing():
     account = create(SpaceFactory())
     with pytest.raises(ValidationError, match="password again"):
         mail_account_update_check(account=account, changes={"host": "other.example"})
+    with pytest.raises(ValidationError, match="control characters"):
+        mail_account_update_check(account=account, changes={"folder": "IN\rBOX"})
     mail_account_update_check(account=account, changes={"folder": "Archive"})
     account.refresh_from_db()
     assert (account.host, account.folder) == ("mail.example.org", "INBOX")
+
+
+CONTROL_CHARACTERS = ["\r\n", "\n", "\r", "\x00", "\t", "\x1b", "\x7f", "\x85"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("field", ["host", "username", "password", "folder"])
+@pytest.mark.parametrize("char", CONTROL_CHARACTERS, ids=repr)
+def test_control_characters_are_refused_in_what_reaches_the_server(field, char):
+    value = {
+        "host": "mail.example.org",
+        "username": "conf-sales",
+        "password": "pw",
+        "folder": "INBOX",
+    }[field]
+    with pytest.raises(ValidationError) as caught:
+        create(SpaceFactory(), **{field: value[:2] + char + value[2:]})
+    assert "control characters" in " ".join(caught.value.message_dict[field])
+    assert not MailAccount.objects.exists()
+
+    account = create(SpaceFactory())
+    changes = {} if field == "password" else {field: value + char + "x"}
+    password = "pw" + char if field == "password" else "pw"
+    with pytest.raises(ValidationError) as caught:
+        mail_account_update(account=account, changes=changes, password=password)
+    assert field in caught.value.message_dict
+    account.refresh_from_db()
+    assert account.host == "mail.example.org"
+    assert (account.username, account.folder) == ("conf-sales", "INBOX")
+
+
+@pytest.mark.django_db
+def test_non_ascii_is_not_a_control_character():
+    account = create(
+        SpaceFactory(), username="jürgen", password="pässwört", folder="Entwürfe"
+    )
+    assert account.username == "jürgen"

@@ -587,6 +587,30 @@ def test_edit_pointing_elsewhere_asks_for_the_password_again(settings, changes):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("username", "sales\r\nDELE 1"),
+        ("password", "pw\nQUIT"),
+        ("folder", "INBOX\r\nA1 DELETE INBOX"),
+        ("host", "mail.\x00example.org"),
+    ],
+    ids=["username", "password", "folder", "host"],
+)
+def test_form_refuses_control_characters(settings, field, value):
+    settings.MAILARCHIVE_ALLOWED_MAIL_HOSTS = []
+    space = SpaceFactory()
+    response = login_client(SuperUserFactory()).post(
+        reverse("accounts:account-create", kwargs={"key": space.key}),
+        edit_data(**{"password": "pw", field: value}),
+    )
+    assert response.status_code == 200
+    errors = response.context["form"].errors
+    assert field in errors, errors
+    assert not MailAccount.objects.filter(space=space).exists()
+
+
+@pytest.mark.django_db
 def test_admin_shows_where_the_password_goes_read_only():
     """The admin takes no password, so it cannot point an account elsewhere:
     the connection fields are read-only there, and a posted change to them is
@@ -614,3 +638,24 @@ def test_admin_shows_where_the_password_goes_read_only():
     assert response.status_code == 302
     account.refresh_from_db()
     assert (account.host, account.username, account.port) == ("127.0.0.1", "sales", 993)
+
+
+@pytest.mark.django_db
+def test_admin_refuses_control_characters_through_the_service():
+    space = SpaceFactory()
+    account = make(space)
+    client = login_client(SuperUserFactory())
+    url = reverse("admin:accounts_mailaccount_change", args=[account.pk])
+    response = client.post(
+        url,
+        {
+            "name": "Sales (clone)",
+            "description": "",
+            "folder": "INBOX\r\nA1 DELETE INBOX",
+            "enabled": "on",
+        },
+    )
+    assert response.status_code == 200
+    assert "control characters" in response.content.decode()
+    account.refresh_from_db()
+    assert account.folder == "INBOX"

@@ -1,4 +1,4 @@
-"""Servers that lie about sizes or send slowly.
+"""Servers that lie about sizes, send slowly, or are sent control characters.
 
 Fakes (``tests.accounts.fake_servers``), because no real server can be made to
 misbehave on demand; the honest side of the same limits runs against Dovecot.
@@ -268,3 +268,32 @@ def test_the_deadline_covers_tls(
         time.sleep(0.6)
         client.message_count()
     assert caught.value.kind == ErrorKind.DEADLINE_EXCEEDED
+
+
+# -- control characters ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("protocol", ["pop", "imap"])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("username", "archive\r\nDELE 1"),
+        ("password", "secret\nQUIT"),
+        ("folder", "INBOX\r\nA1 DELETE INBOX"),
+        ("host", "127.0.0.1\t"),
+        ("username", "archive\x00"),
+        ("password", "secret\x7f"),
+        ("username", "archive\x85"),
+    ],
+    ids=["crlf-user", "lf-password", "crlf-folder", "tab-host", "nul", "del", "c1"],
+)
+def test_control_characters_are_refused_before_anything_is_sent(
+    fake_server: StartServer, protocol: str, field: str, value: str
+) -> None:
+    server = fake_server(session_for(protocol, Mailbox([honest(1)])))
+    settings = fake_settings(protocol, server.port, **{field: value})
+    with pytest.raises(MailClientError) as caught, open_client(settings):
+        pass
+    assert caught.value.kind == ErrorKind.INVALID_SETTING
+    assert value not in str(caught.value)
+    assert server.connections == 0
