@@ -2,18 +2,29 @@
 
 Passwords are not shown and cannot be set here: accounts are added and their
 passwords changed on the space's mail account pages or with addmailaccount.
+For the same reason the fields that say where the password goes (protocol,
+host, port, user name, STARTTLS) are read-only here: changing them needs the
+password again.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 
 from .models import FetchedMessage, FetchSettings, MailAccount, PollRun
-from .services import fetch_settings_set, mail_account_delete, mail_account_update
-from .services.mail_accounts import EDITABLE_FIELDS
+from .services import (
+    fetch_settings_set,
+    mail_account_delete,
+    mail_account_update,
+    mail_account_update_check,
+)
+from .services.mail_accounts import CONNECTION_FIELDS, EDITABLE_FIELDS
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -26,8 +37,31 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+class MailAccountAdminForm(forms.ModelForm):
+    """Checks a change with the service's own rules before it is saved."""
+
+    class Meta:
+        model = MailAccount
+        fields: list[str] = []
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        changes = {
+            name: data[name]
+            for name in self.changed_data
+            if name in EDITABLE_FIELDS and name in data
+        }
+        try:
+            mail_account_update_check(account=self.instance, changes=changes)
+        except ValidationError as error:
+            for field, messages in error.message_dict.items():
+                self.add_error(field if field in self.fields else None, messages)
+        return data
+
+
 @admin.register(MailAccount)
 class MailAccountAdmin(admin.ModelAdmin):
+    form = MailAccountAdminForm
     list_display = [
         "name",
         "space",
@@ -40,28 +74,37 @@ class MailAccountAdmin(admin.ModelAdmin):
     list_filter = ["protocol", "enabled", "space"]
     search_fields = ["name", "host", "username", "space__key", "space__name"]
     list_select_related = ["space"]
-    fields = [
-        "space",
-        "name",
-        "description",
-        "protocol",
-        "host",
-        "port",
-        "username",
-        "starttls",
-        "folder",
-        "enabled",
-        "last_poll_at",
-        "last_success_at",
-        "last_error",
-        "last_error_at",
-        "consecutive_failures",
-        "left_on_server",
-        "lease_owner",
-        "lease_expires_at",
+    fieldsets = [
+        (None, {"fields": ["space", "name", "description", "folder", "enabled"]}),
+        (
+            _("Server and user"),
+            {
+                "fields": list(CONNECTION_FIELDS),
+                "description": _(
+                    "Changing these needs the mailbox's password again, so they "
+                    "are changed on the space's mail account page."
+                ),
+            },
+        ),
+        (
+            _("Health"),
+            {
+                "fields": [
+                    "last_poll_at",
+                    "last_success_at",
+                    "last_error",
+                    "last_error_at",
+                    "consecutive_failures",
+                    "left_on_server",
+                    "lease_owner",
+                    "lease_expires_at",
+                ]
+            },
+        ),
     ]
     readonly_fields = [
         "space",
+        *CONNECTION_FIELDS,
         "last_poll_at",
         "last_success_at",
         "last_error",

@@ -14,9 +14,10 @@ from .services.mail_accounts import STARTTLS_PROTOCOLS
 class MailAccountForm(forms.ModelForm):
     """Add or edit an account. The password is never rendered back.
 
-    On edit, a blank password keeps the stored one. A blank port becomes the
-    protocol's standard port (the page's script fills it in as the protocol
-    changes; without script the server does).
+    On edit, a blank password keeps the stored one, unless the account is
+    pointed at another server or user: the service then asks for it again. A
+    blank port becomes the protocol's standard port (the page's script fills it
+    in as the protocol changes; without script the server does).
     """
 
     password = forms.CharField(
@@ -62,7 +63,8 @@ class MailAccountForm(forms.ModelForm):
         if editing:
             self.fields["password"].required = False
             self.fields["password"].help_text = _(
-                "Leave blank to keep the stored password."
+                "Leave blank to keep the stored password. Changing the protocol, "
+                "host, port, user name or STARTTLS needs it again."
             )
         self.fields["protocol"].widget.attrs["data-default-ports"] = ",".join(
             f"{name}:{port}" for name, port in MailAccount.DEFAULT_PORTS.items()

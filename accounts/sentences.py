@@ -93,6 +93,19 @@ def error_sentence(
             "The mail server answered in a way that was not understood. Check "
             "that the protocol matches the port."
         ),
+        "deadline_exceeded": _(
+            "%(host)s answered too slowly on port %(port)s, so the archive hung "
+            "up; nothing that was not archived was deleted. Check the mail "
+            "server's load and the network in between. If the server is slow "
+            "but healthy, the site administrator can raise "
+            "MAILARCHIVE_MAIL_TIMEOUT or MAILARCHIVE_POLL_TIME_LIMIT."
+        ),
+        "invalid_setting": _(
+            "The account's host name, user name, password or folder contains a "
+            "control character such as a line break, which the mail server would "
+            "read as another command, so nothing was sent. Edit the account and "
+            "enter them again."
+        ),
         PASSWORD_UNREADABLE: _(
             "The stored password can no longer be decrypted: the site's encryption "
             "key changed. Enter the password again."

@@ -12,6 +12,13 @@ always says goodbye and closes the socket. Every failure surfaces as a
 ``MailClientError`` whose ``kind`` is a short code and whose text tells an
 administrator what to fix. Nothing here knows about Django.
 
+A server is not trusted to be honest or quick. Every wait of a session is
+bounded (``accounts.clients.deadline``), and no message is read past
+``max_message_bytes``, whatever size the server announced: such a message is
+yielded as too large, without its bytes, and stays on the server. When that
+means hanging up in the middle of a message, the client opens a new session
+by itself and carries on where it was.
+
 "Raw" always means the message bytes exactly as the server transmitted them
 (after undoing the protocol's own framing such as POP3 dot-stuffing). Servers
 send CRLF line endings, so a message stored with LF on the server arrives with
@@ -27,12 +34,19 @@ import enum
 import re
 import socket
 import ssl
+import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Self
 
 from cryptography import x509
+
+from accounts.clients.deadline import (
+    MIN_TRANSFER_RATE,
+    Deadline,
+    DeadlineExceededError,
+)
 
 PROTOCOLS = ("pop", "pops", "imap", "imaps")
 DEFAULT_PORTS = {"pop": 110, "pops": 995, "imap": 143, "imaps": 993}
@@ -54,6 +68,11 @@ class ConnectionSettings:
     timeout: float = 30.0
     allowed_hosts: tuple[str, ...] = ()
     ca_file: str | None = None
+    # Seconds one session may take in all (None: only per-read timeouts and
+    # the per-command allowance apply).
+    deadline: float | None = None
+    # Messages larger than this are not read (None: no limit).
+    max_message_bytes: int | None = None
 
     def __post_init__(self) -> None:
         if self.protocol not in PROTOCOLS:
@@ -68,6 +87,10 @@ class ConnectionSettings:
             raise ValueError(f"port {self.port} is out of range")
         if self.timeout <= 0:
             raise ValueError("timeout must be positive")
+        if self.deadline is not None and self.deadline <= 0:
+            raise ValueError("deadline must be positive")
+        if self.max_message_bytes is not None and self.max_message_bytes < 1:
+            raise ValueError("max_message_bytes must be positive")
 
     @property
     def uses_implicit_tls(self) -> bool:
@@ -94,11 +117,20 @@ class ServerListing:
 
 @dataclass(frozen=True)
 class ServerMessage:
-    """A message fetched from the server, raw bytes as transmitted."""
+    """A message fetched from the server, raw bytes as transmitted.
+
+    ``raw`` is ``None`` when the message is larger than the settings'
+    ``max_message_bytes``: it was not read (``size`` is then at least what the
+    server announced or sent beyond the limit), and must stay on the server.
+    """
 
     server_id: str
     size: int
-    raw: bytes = field(repr=False)
+    raw: bytes | None = field(repr=False)
+
+    @property
+    def too_large(self) -> bool:
+        return self.raw is None
 
 
 class ErrorKind(enum.StrEnum):
@@ -113,6 +145,8 @@ class ErrorKind(enum.StrEnum):
     BLOCKED_DESTINATION = "blocked_destination"
     TLS_UNAVAILABLE = "tls_unavailable"
     PROTOCOL_ERROR = "protocol_error"
+    DEADLINE_EXCEEDED = "deadline_exceeded"
+    INVALID_SETTING = "invalid_setting"
 
 
 class MailClientError(Exception):
@@ -201,6 +235,23 @@ def network_error(
             "Check that the protocol matches the port: IMAPS and POP3S speak TLS "
             "from the start, IMAP and POP3 use STARTTLS.",
         )
+    if isinstance(error, DeadlineExceededError):
+        if error.whole_session:
+            why = (
+                f"{where} did not finish within {settings.deadline:g} seconds, "
+                "the most one session may take"
+            )
+        else:
+            why = (
+                f"{where} sent its answer too slowly: less than "
+                f"{MIN_TRANSFER_RATE} bytes a second once {settings.timeout:g} "
+                "seconds had passed"
+            )
+        return MailClientError(
+            ErrorKind.DEADLINE_EXCEEDED,
+            f"{why}, so the archive hung up. Check the mail server's load and "
+            "the network in between.",
+        )
     if isinstance(error, ConnectionRefusedError):
         return MailClientError(
             ErrorKind.CONNECTION_REFUSED,
@@ -272,6 +323,34 @@ def login_error(settings: ConnectionSettings, error: Exception) -> MailClientErr
     )
 
 
+def has_control_character(text: str) -> bool:
+    """Whether *text* holds a C0 or C1 control character or DEL.
+
+    A line break in a user name would reach the server as a second command;
+    the other control characters have no business in a command either.
+    """
+    return any(unicodedata.category(char) == "Cc" for char in text)
+
+
+def unsafe_setting_error(settings: ConnectionSettings) -> MailClientError | None:
+    """The error for settings that must not be sent to a server, else ``None``."""
+    fields = {
+        "host name": settings.host,
+        "user name": settings.username,
+        "password": settings.password,
+        "folder": settings.folder,
+    }
+    for label, value in fields.items():
+        if has_control_character(value):
+            return MailClientError(
+                ErrorKind.INVALID_SETTING,
+                f"The {label} for {settings.where} contains a control character "
+                "(such as a line break), which the server would read as part of "
+                "another command; nothing was sent. Enter it again without one.",
+            )
+    return None
+
+
 def peer_certificate_implicit_tls(address: str, port: int, timeout: float) -> bytes:
     """Return the DER certificate a TLS-from-the-start server presents."""
     with (
@@ -298,10 +377,21 @@ class MailClient(abc.ABC):
         # Set once the connection is in an unknown state; then the session is
         # closed without a goodbye, which could only wait for another timeout.
         self._broken = False
+        self._deadline = self._new_deadline()
+
+    def _new_deadline(self) -> Deadline:
+        return Deadline(
+            read_timeout=self.settings.timeout,
+            session_seconds=self.settings.deadline,
+        )
 
     def __enter__(self) -> Self:
         self._broken = False
         self._address = None
+        unsafe = unsafe_setting_error(self.settings)
+        if unsafe is not None:
+            raise unsafe
+        self._deadline = self._new_deadline()
         try:
             with self._errors():
                 self._open()
@@ -309,6 +399,23 @@ class MailClient(abc.ABC):
             self._abort()
             raise
         return self
+
+    def _reconnect(self) -> None:
+        """Hang up and open a new session, within the same deadline.
+
+        For a connection left in the middle of an answer the client refused to
+        read to its end. Raises ``MailClientError`` if the server cannot be
+        reached or logged in to again; the client is then closed.
+        """
+        self._abort()
+        self._broken = False
+        try:
+            with self._errors():
+                self._open()
+        except BaseException:
+            self._abort()
+            self._broken = True
+            raise
 
     def __exit__(
         self,

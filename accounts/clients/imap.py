@@ -10,6 +10,14 @@ expunges exactly the named UIDs: with UIDPLUS through ``UID EXPUNGE``; without
 it, messages someone else had flagged ``\\Deleted`` are unflagged for the
 moment of the EXPUNGE and flagged again afterwards. The folder is never
 CLOSEd, which would expunge every flagged message.
+
+With ``max_message_bytes`` set, bodies are fetched as ``BODY.PEEK[]<0.N>``
+with N one byte over the limit, so a message that fills it is known to be too
+large whatever RFC822.SIZE said, and no more of it is sent. A server that
+answers with more than asked (a literal over N, or more than one FETCH's worth
+in all) is refused before the bytes are read: the client hangs up, logs in
+again and fetches the rest of that FETCH one message at a time, so the
+message that did it is found and reported as too large.
 """
 
 from __future__ import annotations
@@ -37,6 +45,7 @@ from accounts.clients.base import (
     tls_context,
     unverified_context,
 )
+from accounts.clients.deadline import Deadline
 from accounts.clients.guard import check_destination
 
 # Bounds for one FETCH: few enough bytes to hold in memory, few enough UIDs
@@ -45,22 +54,58 @@ FETCH_MAX_MESSAGES = 50
 FETCH_MAX_BYTES = 16 * 1024 * 1024
 UID_CHUNK = 500
 _BODY = b"BODY[]"
+_PARTIAL_BODY = b"BODY[]<0>"
 _SIZE = b"RFC822.SIZE"
 
 
-class _IMAP4(imaplib.IMAP4):
-    """``imaplib.IMAP4`` connected to a vetted address.
+class _ResponseTooLargeError(Exception):
+    """The server announced more literal bytes than the client will read.
 
-    ``host`` stays the typed name, which STARTTLS verifies the certificate
-    against; the TCP connection goes to ``address``.
+    Raised before reading them, in the middle of a response: the connection
+    cannot be used any more.
     """
 
-    def __init__(self, host: str, address: str, port: int, timeout: float) -> None:
+
+class _IMAP4(imaplib.IMAP4):
+    """``imaplib.IMAP4`` connected to a vetted address, within a deadline.
+
+    ``host`` stays the typed name, which STARTTLS verifies the certificate
+    against; the TCP connection goes to ``address``. With ``max_literal`` set,
+    a literal larger than that, or literals adding up to more than
+    ``max_response`` in the answer to one command, raise
+    ``_ResponseTooLargeError`` before imaplib reads (or allocates) them.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        address: str,
+        port: int,
+        deadline: Deadline,
+        max_literal: int | None = None,
+    ) -> None:
         self._address = address
-        super().__init__(host, port, timeout)
+        self._deadline = deadline
+        self._max_literal = max_literal
+        self._max_response = (
+            None if max_literal is None else max_literal + FETCH_MAX_BYTES
+        )
+        self._literal_bytes = 0
+        super().__init__(host, port, deadline.read_timeout)
 
     def _create_socket(self, timeout: float | None) -> socket.socket:
-        return socket.create_connection((self._address, self.port), timeout)
+        return self._deadline.connect(self._address, self.port)
+
+    def send(self, data: bytes) -> None:
+        self._literal_bytes = 0
+        super().send(data)
+
+    def read(self, size: int) -> bytes:
+        if self._max_literal is not None and self._max_response is not None:
+            self._literal_bytes += size
+            if size > self._max_literal or self._literal_bytes > self._max_response:
+                raise _ResponseTooLargeError(size)
+        return super().read(size)
 
 
 class _IMAP4TLS(_IMAP4):
@@ -71,11 +116,12 @@ class _IMAP4TLS(_IMAP4):
         host: str,
         address: str,
         port: int,
-        timeout: float,
+        deadline: Deadline,
+        max_literal: int | None,
         context: ssl.SSLContext,
     ) -> None:
         self._context = context
-        super().__init__(host, address, port, timeout)
+        super().__init__(host, address, port, deadline, max_literal)
 
     def _create_socket(self, timeout: float | None) -> socket.socket:
         sock = super()._create_socket(timeout)
@@ -87,7 +133,10 @@ class _IMAP4TLS(_IMAP4):
 
 
 class _IMAPClient(IMAPClient):
-    """``IMAPClient`` whose transport connects to a vetted address."""
+    """``IMAPClient`` whose transport connects to a vetted address.
+
+    ``context`` must be bound to ``deadline`` (``Deadline.bind``).
+    """
 
     def __init__(
         self,
@@ -96,20 +145,33 @@ class _IMAPClient(IMAPClient):
         port: int,
         implicit_tls: bool,
         context: ssl.SSLContext | None,
-        timeout: float,
+        deadline: Deadline,
+        max_literal: int | None,
     ) -> None:
         self._address = address
+        self._deadline = deadline
+        self._max_literal = max_literal
         super().__init__(
-            host, port=port, ssl=implicit_tls, ssl_context=context, timeout=timeout
+            host,
+            port=port,
+            ssl=implicit_tls,
+            ssl_context=context,
+            timeout=deadline.read_timeout,
         )
 
     def _create_IMAP4(self) -> imaplib.IMAP4:
-        connect_timeout = self._timeout.connect
         if self.ssl:
             return _IMAP4TLS(
-                self.host, self._address, self.port, connect_timeout, self.ssl_context
+                self.host,
+                self._address,
+                self.port,
+                self._deadline,
+                self._max_literal,
+                self.ssl_context,
             )
-        return _IMAP4(self.host, self._address, self.port, connect_timeout)
+        return _IMAP4(
+            self.host, self._address, self.port, self._deadline, self._max_literal
+        )
 
 
 def _chunks(items: Sequence[int], size: int) -> Iterator[list[int]]:
@@ -140,10 +202,11 @@ class IMAPMailClient(MailClient):
             settings.host, settings.port, settings.allowed_hosts
         )
         context = (
-            tls_context(settings)
+            self._deadline.bind(tls_context(settings))
             if settings.uses_implicit_tls or settings.starttls
             else None
         )
+        limit = settings.max_message_bytes
 
         def connect(address: str) -> None:
             self._client = _IMAPClient(
@@ -152,7 +215,8 @@ class IMAPMailClient(MailClient):
                 settings.port,
                 settings.uses_implicit_tls,
                 context,
-                settings.timeout,
+                self._deadline,
+                None if limit is None else limit + 1,
             )
 
         self._connect_each(addresses, connect)
@@ -216,6 +280,12 @@ class IMAPMailClient(MailClient):
                 client.shutdown()
 
     def _protocol_error(self, error: Exception) -> MailClientError | None:
+        if isinstance(error, _ResponseTooLargeError):
+            return MailClientError(
+                ErrorKind.PROTOCOL_ERROR,
+                f"{self.settings.where} sent more in answer to one command than "
+                "the archive reads (MAILARCHIVE_MAX_MESSAGE_BYTES), so it hung up.",
+            )
         if not isinstance(error, IMAPClientError):
             return None
         # imaplib reports socket failures while sending as "abort" errors.
@@ -232,7 +302,7 @@ class IMAPMailClient(MailClient):
     def _starttls_peer_certificate(self, address: str) -> bytes | None:
         settings = self.settings
         connection = _IMAP4(
-            settings.server_hostname, address, settings.port, settings.timeout
+            settings.server_hostname, address, settings.port, self._new_deadline()
         )
         try:
             connection.starttls(unverified_context())
@@ -277,11 +347,22 @@ class IMAPMailClient(MailClient):
             for uid, size in sorted(self._sizes.items())
         ]
 
+    def _announced_too_large(self, uid: int) -> bool:
+        limit = self.settings.max_message_bytes
+        return limit is not None and self._sizes.get(uid, 0) > limit
+
     def _fetch_groups(self, uids: list[int]) -> Iterator[list[int]]:
+        """Consecutive groups for one FETCH each; too large ones alone."""
         group: list[int] = []
         group_bytes = 0
         for uid in uids:
             size = self._sizes.get(uid, FETCH_MAX_BYTES)
+            if self._announced_too_large(uid):
+                if group:
+                    yield group
+                    group, group_bytes = [], 0
+                yield [uid]
+                continue
             if group and (
                 len(group) >= FETCH_MAX_MESSAGES or group_bytes + size > FETCH_MAX_BYTES
             ):
@@ -292,21 +373,65 @@ class IMAPMailClient(MailClient):
         if group:
             yield group
 
+    def _too_large(self, uid: int, seen: int) -> ServerMessage:
+        size = max(self._sizes.get(uid, 0), seen)
+        return ServerMessage(server_id=self._server_id(uid), size=size, raw=None)
+
+    def _reopen(self) -> None:
+        sizes = self._sizes
+        self._reconnect()
+        self._sizes = sizes
+
+    def _fetch_bodies(self, group: list[int], item: str) -> dict[int, Any] | None:
+        """FETCH ``item`` of ``group``; ``None`` if the server sent more than
+        asked, which leaves the connection unusable."""
+        with self._errors():
+            try:
+                return self._connection.fetch(group, [item])
+            except _ResponseTooLargeError:
+                return None
+
     def fetch(self, server_ids: Sequence[str]) -> Iterator[ServerMessage]:
         """Yield the named messages in the order given, leaving them unread.
 
         Several small messages share one FETCH command; at most one command's
         worth is held in memory. Ids of another UIDVALIDITY or no longer on the
-        server are skipped. Raises ``ValueError`` for a malformed id.
+        server are skipped. A message over ``max_message_bytes`` is yielded
+        without its bytes (``too_large``), after a reconnection if the server
+        sent more than asked (see the module docstring). Raises ``ValueError``
+        for a malformed id.
         """
-        for group in self._fetch_groups(self._own_uids(server_ids)):
-            with self._errors():
-                response = self._connection.fetch(group, ["BODY.PEEK[]"])
+        limit = self.settings.max_message_bytes
+        if limit is None:
+            item, keys = "BODY.PEEK[]", (_BODY,)
+        else:
+            item, keys = f"BODY.PEEK[]<0.{limit + 1}>", (_PARTIAL_BODY, _BODY)
+        pending = list(self._fetch_groups(self._own_uids(server_ids)))
+        while pending:
+            group = pending.pop(0)
+            if len(group) == 1 and self._announced_too_large(group[0]):
+                yield self._too_large(group[0], 0)
+                continue
+            response = self._fetch_bodies(group, item)
+            if response is None:
+                uidvalidity = self.uidvalidity
+                self._reopen()
+                if self.uidvalidity != uidvalidity:
+                    return  # the remaining ids name nothing any more
+                if len(group) == 1:
+                    yield self._too_large(group[0], (limit or 0) + 1)
+                else:
+                    pending[:0] = [[uid] for uid in group]
+                continue
             for uid in group:
-                data = response.get(uid)
-                if data is None or _BODY not in data:
+                data = response.get(uid) or {}
+                body = next((data[key] for key in keys if key in data), None)
+                if body is None:
                     continue
-                raw = bytes(data[_BODY])
+                raw = bytes(body)
+                if limit is not None and len(raw) > limit:
+                    yield self._too_large(uid, len(raw))
+                    continue
                 yield ServerMessage(
                     server_id=self._server_id(uid), size=len(raw), raw=raw
                 )

@@ -9,6 +9,11 @@ Deletion in POP3 happens at QUIT: ``delete`` only marks messages, and the
 server removes them when the session ends cleanly. Callers must treat a
 delete as done only after the ``with`` block exits without an exception; a
 session that breaks off leaves every message on the server.
+
+A RETR cannot be stopped without closing the connection. When a message turns
+out larger than ``max_message_bytes`` (whatever LIST announced), the client
+reads no further, hangs up, logs in again, marks again what it had marked for
+deletion, and yields the message as too large; it stays on the server.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from accounts.clients.base import (
     tls_context,
     unverified_context,
 )
+from accounts.clients.deadline import Deadline
 from accounts.clients.guard import check_destination
 
 # RETR is read in pieces of this size, so no line length limit applies.
@@ -39,11 +45,20 @@ _CHUNK = 1 << 20
 _STATUS_LIMIT = 8192
 
 
+class _MessageTooLargeError(Exception):
+    """RETR was abandoned after ``received`` bytes; the connection is unusable."""
+
+    def __init__(self, received: int) -> None:
+        super().__init__(f"message larger than the limit ({received} bytes read)")
+        self.received = received
+
+
 class _POP3Connection(poplib.POP3):
-    """``poplib.POP3`` connected to a vetted address.
+    """``poplib.POP3`` connected to a vetted address, within a deadline.
 
     TLS (implicit or via STLS) is verified against ``host``, the name the admin
-    typed, while the TCP connection goes to ``address``.
+    typed, while the TCP connection goes to ``address``. TLS contexts passed
+    in must be bound to ``deadline`` (``Deadline.bind``).
     """
 
     def __init__(
@@ -51,14 +66,15 @@ class _POP3Connection(poplib.POP3):
         host: str,
         address: str,
         port: int,
-        timeout: float,
+        deadline: Deadline,
         implicit_tls: ssl.SSLContext | None,
     ) -> None:
         self._address = address
+        self._deadline = deadline
         self._implicit_tls = implicit_tls
         self._opened: socket.socket | None = None
         try:
-            super().__init__(host, port, timeout)
+            super().__init__(host, port, deadline.read_timeout)
         except BaseException:
             # poplib leaves the socket open when the greeting fails.
             if self._opened is not None:
@@ -66,7 +82,7 @@ class _POP3Connection(poplib.POP3):
             raise
 
     def _create_socket(self, timeout: float) -> socket.socket:
-        sock = socket.create_connection((self._address, self.port), timeout)
+        sock = self._deadline.connect(self._address, self.port)
         self._opened = sock
         if self._implicit_tls is None:
             return sock
@@ -78,10 +94,12 @@ class _POP3Connection(poplib.POP3):
         self._opened = tls
         return tls
 
-    def retr_raw(self, which: int) -> bytes:
-        """RETR a message and return its bytes exactly as sent, un-dot-stuffed.
+    def _retr_chunks(self, which: int) -> Iterator[bytes]:
+        """RETR a message and yield its bytes exactly as sent, un-dot-stuffed.
 
         ``poplib.retr`` splits lines and drops their endings; this keeps them.
+        Stopping before the end leaves the connection in the middle of the
+        message: it can only be closed then.
         """
         self.sock.sendall(b"RETR %d\r\n" % which)
         status = self.file.readline(_STATUS_LIMIT)
@@ -89,7 +107,6 @@ class _POP3Connection(poplib.POP3):
             raise poplib.error_proto("-ERR connection closed")
         if not status.startswith(b"+OK"):
             raise poplib.error_proto(status.rstrip(b"\r\n"))
-        parts: list[bytes] = []
         at_line_start = True
         while True:
             chunk = self.file.readline(_CHUNK)
@@ -97,12 +114,33 @@ class _POP3Connection(poplib.POP3):
                 raise poplib.error_proto("-ERR connection closed during RETR")
             if at_line_start:
                 if chunk in (b".\r\n", b".\n"):
-                    break
+                    return
                 if chunk.startswith(b"."):
                     chunk = chunk[1:]
-            parts.append(chunk)
             at_line_start = chunk.endswith(b"\n")
+            yield chunk
+
+    def retr_raw(self, which: int, limit: int | None = None) -> bytes:
+        """The message's bytes as sent; at most ``limit`` of them.
+
+        Raises ``_MessageTooLargeError`` as soon as more than ``limit`` bytes
+        arrived, without reading on; the connection must then be closed.
+        """
+        parts: list[bytes] = []
+        received = 0
+        for chunk in self._retr_chunks(which):
+            received += len(chunk)
+            if limit is not None and received > limit:
+                raise _MessageTooLargeError(received)
+            parts.append(chunk)
         return b"".join(parts)
+
+    def retr_sha256(self, which: int) -> str:
+        """The hex SHA-256 of the message's bytes, read without keeping them."""
+        digest = hashlib.sha256()
+        for chunk in self._retr_chunks(which):
+            digest.update(chunk)
+        return digest.hexdigest()
 
 
 class POP3Client(MailClient):
@@ -114,6 +152,8 @@ class POP3Client(MailClient):
         self._numbers: dict[str, list[int]] | None = None
         self._sizes: dict[str, int] = {}
         self._marked: set[int] = set()
+        # The ids marked for deletion, to mark again after a reconnection.
+        self._marked_ids: dict[str, None] = {}
         self.has_uidl: bool | None = None
 
     @property
@@ -127,12 +167,13 @@ class POP3Client(MailClient):
         self._numbers = None
         self._sizes = {}
         self._marked = set()
+        self._marked_ids = {}
         settings = self.settings
         addresses = check_destination(
             settings.host, settings.port, settings.allowed_hosts
         )
         context = (
-            tls_context(settings)
+            self._deadline.bind(tls_context(settings))
             if settings.uses_implicit_tls or settings.starttls
             else None
         )
@@ -142,7 +183,7 @@ class POP3Client(MailClient):
                 settings.server_hostname,
                 address,
                 settings.port,
-                settings.timeout,
+                self._deadline,
                 context if settings.uses_implicit_tls else None,
             )
 
@@ -187,7 +228,7 @@ class POP3Client(MailClient):
     def _starttls_peer_certificate(self, address: str) -> bytes | None:
         settings = self.settings
         connection = _POP3Connection(
-            settings.server_hostname, address, settings.port, settings.timeout, None
+            settings.server_hostname, address, settings.port, self._new_deadline(), None
         )
         try:
             connection.stls(unverified_context())
@@ -228,7 +269,7 @@ class POP3Client(MailClient):
                 if server_id is None:
                     continue
             else:
-                server_id = "sha256:" + hashlib.sha256(pop.retr_raw(number)).hexdigest()
+                server_id = "sha256:" + pop.retr_sha256(number)
             numbers.setdefault(server_id, []).append(number)
             self._sizes.setdefault(server_id, sizes[number])
         return numbers
@@ -258,17 +299,38 @@ class POP3Client(MailClient):
         """Yield each named message (RETR; POP3 has no read flag to disturb).
 
         Ids not in the maildrop, or already marked for deletion, are skipped.
+        A message over ``max_message_bytes`` is yielded without its bytes
+        (``too_large``); if that was only found out while reading it, the
+        client has reconnected first (see the module docstring).
         """
-        numbers = self._known_numbers()
+        limit = self.settings.max_message_bytes
         for server_id in server_ids:
             candidates = [
-                n for n in numbers.get(server_id, []) if n not in self._marked
+                n
+                for n in self._known_numbers().get(server_id, [])
+                if n not in self._marked
             ]
             if not candidates:
                 continue
-            with self._errors():
-                raw = self._connection.retr_raw(candidates[0])
+            announced = self._sizes.get(server_id, 0)
+            if limit is not None and announced > limit:
+                yield ServerMessage(server_id=server_id, size=announced, raw=None)
+                continue
+            try:
+                with self._errors():
+                    raw = self._connection.retr_raw(candidates[0], limit)
+            except _MessageTooLargeError as error:
+                self._reopen()
+                size = max(announced, error.received)
+                yield ServerMessage(server_id=server_id, size=size, raw=None)
+                continue
             yield ServerMessage(server_id=server_id, size=len(raw), raw=raw)
+
+    def _reopen(self) -> None:
+        """Reconnect and mark again what the abandoned session had marked."""
+        marked = list(self._marked_ids)
+        self._reconnect()
+        self.delete(marked)
 
     def delete(self, server_ids: Sequence[str]) -> None:
         """Mark the named messages for deletion; the server removes them at QUIT.
@@ -283,3 +345,4 @@ class POP3Client(MailClient):
                 with self._errors():
                     self._connection.dele(number)
                 self._marked.add(number)
+                self._marked_ids[server_id] = None

@@ -17,6 +17,7 @@ from .mail_accounts import (
     mail_account_set_enabled,
     mail_account_test,
     mail_account_update,
+    mail_account_update_check,
 )
 from .polling import PollSummary, mail_account_poll
 
@@ -33,5 +34,6 @@ __all__ = [
     "mail_account_set_enabled",
     "mail_account_test",
     "mail_account_update",
+    "mail_account_update_check",
     "mail_accounts_poll_due_dispatch",
 ]

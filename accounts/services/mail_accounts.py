@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from accounts.clients import ConnectionSettings, MailClientError, open_client
+from accounts.clients.base import has_control_character
 from accounts.crypto import (
     PasswordUnreadableError,
     password_decrypt,
@@ -40,9 +41,19 @@ EDITABLE_FIELDS = frozenset(
         "enabled",
     }
 )
+# Where the stored password goes: changing any of these sends it to another
+# server or user, so the password must be entered again.
+CONNECTION_FIELDS = ("protocol", "host", "port", "username", "starttls")
+# The fields sent to the mail server as they are, besides the password.
+SERVER_TEXT_FIELDS = ("host", "username", "folder")
 STARTTLS_PROTOCOLS = frozenset({MailAccount.Protocol.POP, MailAccount.Protocol.IMAP})
-# A connection test runs while the admin waits for the page.
+# A connection test runs while the admin waits for the page: this long at most,
+# for every read and for the whole test.
 TEST_TIMEOUT_MAX = 20.0
+# A poll's session with the server ends this long before the task's hard time
+# limit (and a minute before its soft one), so it fails with a sentence
+# instead of being killed.
+POLL_DEADLINE_MARGIN = 120
 
 
 @dataclass(frozen=True)
@@ -82,10 +93,25 @@ class TestResult:
         )
 
 
+def poll_deadline() -> float:
+    """Seconds a poll's session with the mail server may take in all."""
+    limit = settings.MAILARCHIVE_POLL_TIME_LIMIT
+    return float(max(limit - POLL_DEADLINE_MARGIN, limit / 2))
+
+
 def connection_settings_for(
-    account: MailAccount, *, password: str, timeout: float | None = None
+    account: MailAccount,
+    *,
+    password: str,
+    timeout: float | None = None,
+    deadline: float | None = None,
 ) -> ConnectionSettings:
-    """The protocol clients' view of ``account``, with the site's TLS and guard."""
+    """The protocol clients' view of ``account``, with the site's TLS and guard.
+
+    ``deadline`` bounds the whole session; by default a poll's
+    (``poll_deadline``). Messages over MAILARCHIVE_MAX_MESSAGE_BYTES are not
+    read.
+    """
     return ConnectionSettings(
         protocol=account.protocol,
         host=account.host,
@@ -97,12 +123,38 @@ def connection_settings_for(
         timeout=timeout or settings.MAILARCHIVE_MAIL_TIMEOUT,
         allowed_hosts=tuple(settings.MAILARCHIVE_ALLOWED_MAIL_HOSTS),
         ca_file=settings.SSL_CERT_FILE or None,
+        deadline=deadline or poll_deadline(),
+        max_message_bytes=settings.MAILARCHIVE_MAX_MESSAGE_BYTES,
     )
 
 
 def plain_text_password(account: MailAccount) -> bool:
     """Whether the password crosses the network unencrypted."""
     return account.protocol in STARTTLS_PROTOCOLS and not account.starttls
+
+
+def _refuse_control_characters(values: dict[str, str]) -> None:
+    """Raise ValidationError for each value holding a control character.
+
+    ``values`` maps field names (``password`` among them) to what would be
+    sent to the mail server. A line break there would reach the server as a
+    command of its own.
+    """
+    errors = {}
+    for name, value in values.items():
+        if value and has_control_character(value):
+            label = (
+                _("password")
+                if name == "password"
+                else MailAccount._meta.get_field(name).verbose_name
+            )
+            errors[name] = _(
+                "The %(field)s may not contain control characters such as line "
+                "breaks or tabs: the mail server would read them as the end of a "
+                "command."
+            ) % {"field": label}
+    if errors:
+        raise ValidationError(errors)
 
 
 def _validate(account: MailAccount) -> None:
@@ -114,6 +166,9 @@ def _validate(account: MailAccount) -> None:
     account.name = account.name.strip()
     account.host = account.host.strip()
     account.folder = (account.folder or "").strip() or "INBOX"
+    _refuse_control_characters(
+        {name: getattr(account, name) or "" for name in SERVER_TEXT_FIELDS}
+    )
     if account.port is None and account.protocol in MailAccount.DEFAULT_PORTS:
         account.port = MailAccount.DEFAULT_PORTS[account.protocol]
     if account.port is not None and not 0 < account.port < 65536:
@@ -172,6 +227,7 @@ def mail_account_create(
     """
     if not password:
         raise ValidationError({"password": _("Enter the mailbox's password.")})
+    _refuse_control_characters({"password": password})
     account = MailAccount(
         space=space,
         name=name,
@@ -197,6 +253,60 @@ def mail_account_create(
     return account
 
 
+def _apply_changes(
+    account: MailAccount, changes: dict[str, Any], password: str
+) -> list[str]:
+    """Set ``changes`` on ``account`` (not saved) and check the result.
+
+    Returns the names of the fields that change. Raises ValidationError for an
+    unknown field, a bad value, or a blank ``password`` when the account would
+    reach another server or user than the stored password was entered for.
+    """
+    unknown = set(changes) - EDITABLE_FIELDS
+    if unknown:
+        raise ValidationError(
+            _("These fields cannot be changed: %(fields)s")
+            % {"fields": ", ".join(sorted(unknown))}
+        )
+    _refuse_control_characters({"password": password})
+    before = {name: getattr(account, name) for name in CONNECTION_FIELDS}
+    changed = sorted(k for k, v in changes.items() if getattr(account, k) != v)
+    for key, value in changes.items():
+        setattr(account, key, value)
+    _validate(account)
+    moved = [
+        name for name in CONNECTION_FIELDS if getattr(account, name) != before[name]
+    ]
+    if moved and not password:
+        raise ValidationError(
+            {
+                "password": _(
+                    "Enter the password again. A stored password is only ever "
+                    "sent to the server and user it was entered for, and this "
+                    "change (%(fields)s) points the account elsewhere."
+                )
+                % {
+                    "fields": ", ".join(
+                        str(MailAccount._meta.get_field(name).verbose_name)
+                        for name in moved
+                    )
+                }
+            }
+        )
+    return changed
+
+
+def mail_account_update_check(
+    *, account: MailAccount, changes: dict[str, Any], password: str = ""
+) -> None:
+    """Raise the ValidationError ``mail_account_update`` would raise, if any.
+
+    Checks against the stored account; changes nothing. Safe to re-run.
+    """
+    stored = MailAccount.objects.select_related("space").get(pk=account.pk)
+    _apply_changes(stored, changes, password)
+
+
 @transaction.atomic
 def mail_account_update(
     *,
@@ -207,21 +317,14 @@ def mail_account_update(
 ) -> MailAccount:
     """Change the fields in ``changes``; a blank ``password`` keeps the stored one.
 
-    Raises ValidationError for a bad value or an unknown field. Safe to re-run.
+    Changing the protocol, host, port, user name or STARTTLS needs the
+    password again (see ``CONNECTION_FIELDS``). Raises ValidationError for a
+    bad value, an unknown field or a missing password. Safe to re-run.
     """
-    unknown = set(changes) - EDITABLE_FIELDS
-    if unknown:
-        raise ValidationError(
-            _("These fields cannot be changed: %(fields)s")
-            % {"fields": ", ".join(sorted(unknown))}
-        )
-    changed = sorted(k for k, v in changes.items() if getattr(account, k) != v)
-    for key, value in changes.items():
-        setattr(account, key, value)
+    changed = _apply_changes(account, changes, password)
     if password:
         account.password_encrypted = password_encrypt(password)
         changed.append("password")
-    _validate(account)
     account.save()
     if changed:
         audit_record(
@@ -285,7 +388,9 @@ def mail_account_test(account: MailAccount) -> TestResult:
     timeout = min(settings.MAILARCHIVE_MAIL_TIMEOUT, TEST_TIMEOUT_MAX)
     try:
         with open_client(
-            connection_settings_for(account, password=password, timeout=timeout)
+            connection_settings_for(
+                account, password=password, timeout=timeout, deadline=timeout
+            )
         ) as client:
             count = client.message_count()
     except MailClientError as error:

@@ -322,9 +322,11 @@ def _fetch_and_secure(
             messages: list[ServerMessage] = []
             for message in client.fetch([item.server_id for item in batch]):
                 lease.renew()
-                if len(message.raw) > max_bytes:
+                # The client stops reading at the limit, whatever the server
+                # announced; such a message comes without its bytes.
+                if message.too_large or len(message.raw) > max_bytes:
                     progress.left.append(
-                        _left(message.server_id, len(message.raw), "too_large")
+                        _left(message.server_id, message.size, "too_large")
                     )
                     continue
                 messages.append(message)

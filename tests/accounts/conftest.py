@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -20,6 +20,7 @@ from accounts.services import mail_account_create
 from mailarchive.models import Message
 from mailarchive.storage import blob_read
 from spaces.models import Space
+from tests.accounts.fake_servers import FakeServer, Session
 from tests.factories import SpaceFactory
 
 PORT_ATTRIBUTES = {
@@ -245,3 +246,18 @@ def make_account(dovecot, mail_settings) -> Callable[..., MailAccount]:
         )
 
     return make
+
+
+@pytest.fixture
+def fake_server() -> Iterator[Callable[[Session], FakeServer]]:
+    """Start lying or slow fake servers (``tests.accounts.fake_servers``)."""
+    servers: list[FakeServer] = []
+
+    def start(session: Session) -> FakeServer:
+        server = FakeServer(session)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.close()

@@ -92,6 +92,34 @@ def test_addmailaccount_warns_about_clear_text_and_checks_input(monkeypatch):
         )
 
 
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("option", "password"),
+    [
+        ("--username=conf-sales\r\nDELE 1", "pw"),
+        ("--host=mail.example.org\x7f", "pw"),
+        ("--folder=INBOX\r\nA1 DELETE INBOX", "pw"),
+        ("--username=conf-sales", "pw\x00QUIT"),
+        ("--username=conf-sales", "pw\twith-tab"),
+    ],
+    ids=["username", "host", "folder", "password-nul", "password-tab"],
+)
+def test_addmailaccount_refuses_control_characters(monkeypatch, option, password):
+    SpaceFactory(key="SALES")
+    args = [
+        "--space=SALES",
+        "--name=X",
+        "--protocol=imaps",
+        "--host=mail.example.org",
+        "--username=conf-sales",
+        option,
+        "--password-stdin",
+    ]
+    with pytest.raises(CommandError, match="control characters"):
+        add_account(monkeypatch, *args, password=password)
+    assert not MailAccount.objects.exists()
+
+
 def fetchmail(*args: str) -> tuple[str, str]:
     out, err = io.StringIO(), io.StringIO()
     call_command("fetchmail", *args, stdout=out, stderr=err)

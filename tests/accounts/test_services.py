@@ -73,7 +73,10 @@ def test_writes_are_audited_without_the_password():
     space = SpaceFactory()
     account = create(space, actor=actor, password="very-secret")
     mail_account_update(
-        account=account, changes={"host": "mail2.example.org"}, actor=actor
+        account=account,
+        changes={"host": "mail2.example.org"},
+        password="very-secret",
+        actor=actor,
     )
     mail_account_set_enabled(account=account, enabled=False, actor=actor)
     mail_account_set_enabled(account=account, enabled=False, actor=actor)
@@ -104,7 +107,7 @@ def test_update_refuses_fields_that_are_not_editable():
 def test_pointing_the_account_elsewhere_changes_its_ledger_scope():
     account = create(SpaceFactory(), protocol="imaps")
     before = mailbox_key(account)
-    mail_account_update(account=account, changes={"port": 1993})
+    mail_account_update(account=account, changes={"port": 1993}, password="pw")
     assert mailbox_key(account) == before  # another port, the same mailbox
     mail_account_update(account=account, changes={"folder": "Archive"})
     assert mailbox_key(account) != before
@@ -137,3 +140,112 @@ def test_unreadable_password_is_reported_in_words(
     assert "Enter the password again" in result.sentence(account)
     summary = mail_account_poll(account_id=account.pk, trigger="manual")
     assert summary.error_kind == "password_unreadable"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"protocol": "imaps"},
+        {"host": "attacker.example.net"},
+        {"port": 1995},
+        {"username": "someone-else"},
+        {"protocol": "pop", "port": 110, "starttls": False},
+        {"protocol": "pop", "port": 110, "starttls": True},
+    ],
+    ids=["protocol", "host", "port", "username", "pop-plain", "pop-starttls"],
+)
+def test_pointing_the_account_elsewhere_needs_the_password_again(changes):
+    """GIVEN an admin who points an account at another server or user
+    WHEN they leave the password blank
+    THEN nothing changes and they are told why the password is needed; with
+    the password the change goes through."""
+    account = create(SpaceFactory(), protocol="pops", password="stored-pw")
+    stored = MailAccount.objects.get(pk=account.pk)
+    with pytest.raises(ValidationError) as caught:
+        mail_account_update(account=account, changes=changes)
+    [message] = caught.value.message_dict["password"]
+    assert "Enter the password again" in message
+    assert "only ever sent to the server and user it was entered for" in message
+    unchanged = MailAccount.objects.get(pk=account.pk)
+    for name in ("protocol", "host", "port", "username", "starttls"):
+        assert getattr(unchanged, name) == getattr(stored, name)
+    assert unchanged.password_encrypted == stored.password_encrypted
+
+    account = MailAccount.objects.get(pk=account.pk)
+    mail_account_update(account=account, changes=changes, password="new-pw")
+    account.refresh_from_db()
+    for name, value in changes.items():
+        assert getattr(account, name) == value
+    from accounts.crypto import password_decrypt
+
+    assert password_decrypt(account.password_encrypted) == "new-pw"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"name": "Renamed", "description": "x", "enabled": False},
+        {"folder": "Archive"},
+        {"host": "  mail.example.org  ", "port": 995},  # the same after cleaning
+    ],
+    ids=["labels", "folder", "unchanged-server"],
+)
+def test_other_changes_keep_the_stored_password(changes):
+    account = create(SpaceFactory(), protocol="pops")
+    stored = account.password_encrypted
+    mail_account_update(account=account, changes=changes)
+    account.refresh_from_db()
+    assert account.password_encrypted == stored
+
+
+@pytest.mark.django_db
+def test_update_check_says_what_update_would_refuse_and_changes_nothing():
+    from accounts.services import mail_account_update_check
+
+    account = create(SpaceFactory())
+    with pytest.raises(ValidationError, match="password again"):
+        mail_account_update_check(account=account, changes={"host": "other.example"})
+    with pytest.raises(ValidationError, match="control characters"):
+        mail_account_update_check(account=account, changes={"folder": "IN\rBOX"})
+    mail_account_update_check(account=account, changes={"folder": "Archive"})
+    account.refresh_from_db()
+    assert (account.host, account.folder) == ("mail.example.org", "INBOX")
+
+
+CONTROL_CHARACTERS = ["\r\n", "\n", "\r", "\x00", "\t", "\x1b", "\x7f", "\x85"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("field", ["host", "username", "password", "folder"])
+@pytest.mark.parametrize("char", CONTROL_CHARACTERS, ids=repr)
+def test_control_characters_are_refused_in_what_reaches_the_server(field, char):
+    value = {
+        "host": "mail.example.org",
+        "username": "conf-sales",
+        "password": "pw",
+        "folder": "INBOX",
+    }[field]
+    with pytest.raises(ValidationError) as caught:
+        create(SpaceFactory(), **{field: value[:2] + char + value[2:]})
+    assert "control characters" in " ".join(caught.value.message_dict[field])
+    assert not MailAccount.objects.exists()
+
+    account = create(SpaceFactory())
+    changes = {} if field == "password" else {field: value + char + "x"}
+    password = "pw" + char if field == "password" else "pw"
+    with pytest.raises(ValidationError) as caught:
+        mail_account_update(account=account, changes=changes, password=password)
+    assert field in caught.value.message_dict
+    account.refresh_from_db()
+    assert account.host == "mail.example.org"
+    assert (account.username, account.folder) == ("conf-sales", "INBOX")
+
+
+@pytest.mark.django_db
+def test_non_ascii_is_not_a_control_character():
+    account = create(
+        SpaceFactory(), username="jürgen", password="pässwört", folder="Entwürfe"
+    )
+    assert account.username == "jürgen"

@@ -525,3 +525,137 @@ def test_admin_edits_accounts_through_the_service_without_a_password_field():
     assert account.name == "Renamed"
     assert AuditEvent.objects.filter(action="mail_account.update").exists()
     assert client.get(reverse("admin:accounts_mailaccount_add")).status_code == 403
+
+
+def edit_data(**overrides: str) -> dict[str, str]:
+    data = {
+        "name": "Sales (clone)",
+        "protocol": "imaps",
+        "host": "127.0.0.1",
+        "port": "993",
+        "username": "sales",
+        "password": "",
+        "folder": "INBOX",
+        "enabled": "on",
+    }
+    data.update(overrides)
+    return data
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"host": "attacker.example.net"},
+        {"port": "1993"},
+        {"username": "someone-else"},
+        {"protocol": "imap", "port": "143", "starttls": "on"},
+    ],
+    ids=["host", "port", "username", "protocol-and-starttls"],
+)
+def test_edit_pointing_elsewhere_asks_for_the_password_again(settings, changes):
+    """GIVEN a space admin editing an account
+    WHEN they point it at another server or user and leave the password blank
+    THEN the form says why the password is needed, and nothing is saved."""
+    settings.MAILARCHIVE_ALLOWED_MAIL_HOSTS = []
+    space = SpaceFactory()
+    account = make(space)
+    stored = MailAccount.objects.get(pk=account.pk)
+    client = login_client(SuperUserFactory())
+    url = reverse(
+        "accounts:account-edit", kwargs={"key": space.key, "account_id": account.pk}
+    )
+    assert "needs it again" in client.get(url).content.decode()
+
+    response = client.post(url, edit_data(**changes))
+
+    assert response.status_code == 200
+    errors = response.context["form"].errors
+    assert "Enter the password again" in " ".join(errors["password"])
+    account.refresh_from_db()
+    for name in ("protocol", "host", "port", "username", "starttls"):
+        assert getattr(account, name) == getattr(stored, name)
+    assert not AuditEvent.objects.filter(action="mail_account.update").exists()
+
+    assert client.post(url, edit_data(**changes, password="its-password")).status_code
+    account.refresh_from_db()
+    from accounts.crypto import password_decrypt
+
+    assert password_decrypt(account.password_encrypted) == "its-password"
+    assert account.username == changes.get("username", "sales")
+    assert account.host == changes.get("host", "127.0.0.1")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("username", "sales\r\nDELE 1"),
+        ("password", "pw\nQUIT"),
+        ("folder", "INBOX\r\nA1 DELETE INBOX"),
+        ("host", "mail.\x00example.org"),
+    ],
+    ids=["username", "password", "folder", "host"],
+)
+def test_form_refuses_control_characters(settings, field, value):
+    settings.MAILARCHIVE_ALLOWED_MAIL_HOSTS = []
+    space = SpaceFactory()
+    response = login_client(SuperUserFactory()).post(
+        reverse("accounts:account-create", kwargs={"key": space.key}),
+        edit_data(**{"password": "pw", field: value}),
+    )
+    assert response.status_code == 200
+    errors = response.context["form"].errors
+    assert field in errors, errors
+    assert not MailAccount.objects.filter(space=space).exists()
+
+
+@pytest.mark.django_db
+def test_admin_shows_where_the_password_goes_read_only():
+    """The admin takes no password, so it cannot point an account elsewhere:
+    the connection fields are read-only there, and a posted change to them is
+    ignored."""
+    space = SpaceFactory()
+    account = make(space)
+    client = login_client(SuperUserFactory())
+    url = reverse("admin:accounts_mailaccount_change", args=[account.pk])
+    page = client.get(url).content.decode()
+    for name in ("protocol", "host", "port", "username", "starttls"):
+        assert f'name="{name}"' not in page
+    assert "password again, so they are changed on the space" in page
+    response = client.post(
+        url,
+        {
+            "name": "Sales (clone)",
+            "description": "",
+            "host": "attacker.example.net",
+            "username": "someone-else",
+            "port": "1993",
+            "folder": "INBOX",
+            "enabled": "on",
+        },
+    )
+    assert response.status_code == 302
+    account.refresh_from_db()
+    assert (account.host, account.username, account.port) == ("127.0.0.1", "sales", 993)
+
+
+@pytest.mark.django_db
+def test_admin_refuses_control_characters_through_the_service():
+    space = SpaceFactory()
+    account = make(space)
+    client = login_client(SuperUserFactory())
+    url = reverse("admin:accounts_mailaccount_change", args=[account.pk])
+    response = client.post(
+        url,
+        {
+            "name": "Sales (clone)",
+            "description": "",
+            "folder": "INBOX\r\nA1 DELETE INBOX",
+            "enabled": "on",
+        },
+    )
+    assert response.status_code == 200
+    assert "control characters" in response.content.decode()
+    account.refresh_from_db()
+    assert account.folder == "INBOX"
