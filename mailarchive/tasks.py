@@ -8,7 +8,7 @@ from celery import shared_task
 from django.utils import timezone
 
 from .imports import import_summary, mbox_import_run
-from .services import messages_index_pending, orphan_blobs_collect
+from .services import messages_index, messages_index_pending, orphan_blobs_collect
 
 # Messages secured this recently are left to the poll or import that secured
 # them, which indexes them right after.
@@ -52,3 +52,14 @@ def messages_index_pending_task(space_id: int | None = None) -> str:
         space_id=space_id, secured_before=timezone.now() - PENDING_GRACE
     )
     return f"indexed {summary.indexed} waiting messages"
+
+
+@shared_task(
+    name="mailarchive.tasks.messages_index_task",
+    acks_late=True,
+    time_limit=IMPORT_TIME_LIMIT,
+)
+def messages_index_task(message_pks: list[int]) -> str:
+    """Index the given messages if they are still waiting. Safe to re-run."""
+    summary = messages_index(message_pks=message_pks)
+    return f"indexed {summary.indexed} of {len(message_pks)} messages"

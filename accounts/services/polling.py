@@ -255,7 +255,9 @@ def _archive_batch(
     return [message.server_id for message, _r in secured], created
 
 
-def _poll_mailbox(account: MailAccount, lease: PollLease, progress: _Progress) -> None:
+def _poll_mailbox(
+    account: MailAccount, lease: PollLease, progress: _Progress, *, wait: bool
+) -> None:
     """Connect and do the poll; raises on the first error that stops it."""
     password = password_decrypt(account.password_encrypted)
     key = mailbox_key(account)
@@ -274,7 +276,7 @@ def _poll_mailbox(account: MailAccount, lease: PollLease, progress: _Progress) -
             progress.deleted += len(server_ids)
 
     # Batches are indexed while the next ones are fetched and secured.
-    indexer = archive_services.Indexer(heartbeat=lease.renew)
+    indexer = archive_services.Indexer(heartbeat=lease.renew, dispatch=not wait)
     try:
         _fetch_and_secure(account, password, key, lease, progress, delete, indexer)
     finally:
@@ -283,11 +285,12 @@ def _poll_mailbox(account: MailAccount, lease: PollLease, progress: _Progress) -
     if pop_deleted:
         _ledger_mark_deleted(account.pk, key, pop_deleted)
         progress.deleted += len(pop_deleted)
-    # Whatever an earlier poll secured but did not get to index (it crashed,
-    # or was killed between the stages) is finished now.
-    archive_services.messages_index_pending(
-        space_id=account.space_id, heartbeat=lease.renew
-    )
+    if wait:
+        # Whatever an earlier poll secured but did not get to index (it
+        # crashed, or was killed between the stages) is finished now.
+        archive_services.messages_index_pending(
+            space_id=account.space_id, heartbeat=lease.renew
+        )
 
 
 def _fetch_and_secure(
@@ -425,7 +428,11 @@ def _finish(
 
 
 def mail_account_poll(
-    *, account_id: int, trigger: str, poll_run_id: int | None = None
+    *,
+    account_id: int,
+    trigger: str,
+    poll_run_id: int | None = None,
+    wait_for_index: bool = True,
 ) -> PollSummary:
     """Poll one account: archive new mail, then delete it from the server.
 
@@ -435,7 +442,9 @@ def mail_account_poll(
     is not global, another poll holds the account's lease, or (for queued
     polls) the account was disabled or automatic polling switched off since.
     Safe to re-run at any time, also after a crash: nothing is archived twice
-    and nothing is deleted that is not archived.
+    and nothing is deleted that is not archived. Returns once what it secured
+    is indexed too; with ``wait_for_index=False`` indexing is left to the
+    Celery workers (one task per batch).
     """
     account = MailAccount.objects.select_related("space").filter(pk=account_id).first()
     if account is None:
@@ -471,7 +480,7 @@ def mail_account_poll(
         progress = _Progress()
         kind = detail = ""
         try:
-            _poll_mailbox(account, lease, progress)
+            _poll_mailbox(account, lease, progress, wait=wait_for_index)
         except MailClientError as error:
             kind, detail = error.kind, str(error)
         except PasswordUnreadableError:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from celery import current_app
 from django.conf import settings
 from django.contrib.postgres.search import SearchVector
 from django.db import connection, transaction
@@ -476,18 +477,31 @@ class Indexer:
     a transaction (whose rows another connection cannot see yet) each batch is
     indexed at once instead. :meth:`finish` waits for everything submitted.
     A failure leaves messages pending, never lost; it is logged and counted.
+    With ``dispatch``, each batch becomes a task for the Celery workers
+    instead, and :meth:`finish` does not wait for them.
     """
 
-    def __init__(self, *, heartbeat: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self, *, heartbeat: Callable[[], None] | None = None, dispatch: bool = False
+    ) -> None:
         self.summary = IndexSummary()
         self.failures = 0
         self._heartbeat = heartbeat
+        self._dispatch = dispatch
         self._background = not connection.in_atomic_block
         self._queue: queue.Queue[list[int] | None] = queue.Queue()
         self._thread: threading.Thread | None = None
 
     def submit(self, message_pks: Sequence[int]) -> None:
         if not message_pks:
+            return
+        if self._dispatch:
+            pks = list(message_pks)
+            transaction.on_commit(
+                lambda: current_app.signature(
+                    "mailarchive.tasks.messages_index_task", args=(pks,)
+                ).delay()
+            )
             return
         if not self._background:
             self._index(list(message_pks), self._heartbeat)

@@ -4,7 +4,8 @@ Each run is a real subprocess on the test database (committed data, hence
 ``transaction=True``) and the same storage as this test process. It is killed
 either a random time after it started (start-up, login, listing, fetching)
 or a random moment after its poll committed a random number of messages
-(between commit and delete, mid-batch, while deleting). Then it is re-run
+(between commit and delete, mid-batch, while deleting, between the secure and
+the index stage, while indexing). The same for ``importmbox``. Then it is re-run
 until a run completes. The archive must hold each source message exactly
 once, byte for byte, and the server must be empty.
 """
@@ -150,6 +151,11 @@ def run_crash_loop(dovecot, mail_user, account: MailAccount, count: int, kills: 
     assert _sha(_export(account.space.key)) == _sha(source), f"seed {seed}"
     assert Message.objects.filter(space=account.space).count() == count
     assert FetchedMessage.objects.filter(account=account).count() == count
+    # Kills between the two stages or while indexing leave messages waiting;
+    # the run that completed indexed every one of them.
+    messages = Message.objects.filter(space=account.space)
+    assert set(messages.values_list("index_state", flat=True)) == {"indexed"}
+    assert not messages.filter(thread__isnull=True).exists()
     return killed, interrupted_mid_poll
 
 
@@ -173,3 +179,68 @@ def test_fetchmail_killed_at_random_moments_archives_exactly_once(
 def test_ten_thousand_messages_killed_many_times(dovecot, mail_user, make_account):
     account = make_account(mail_user, "imaps")
     run_crash_loop(dovecot, mail_user, account, 10_000, 60)
+
+
+def _import_count(space_id: int) -> int:
+    return Message.objects.filter(space_id=space_id).count()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_importmbox_killed_at_random_moments_imports_exactly_once(dovecot, tmp_path):
+    """GIVEN an mbox of 200 messages WHEN ``importmbox`` is killed with SIGKILL
+    at random moments (scanning, securing, indexing) and run again until it
+    completes THEN the space holds each message once, byte for byte, and
+    every one of them indexed."""
+    from mailarchive.mbox import quote_mboxrd
+    from mailarchive.parsing import content_digest
+    from tests.factories import SpaceFactory
+
+    space = SpaceFactory(key="CRASHIMP")
+    source = source_messages(200, tag="crash-import")
+    path = tmp_path / "crash.mbox"
+    with path.open("wb") as out:
+        for raw in source:
+            out.write(b"From crash@example.com Mon Jan  1 00:00:00 2024\n")
+            out.write(quote_mboxrd(raw.replace(b"\r\n", b"\n")))
+            out.write(b"\n")
+    env = child_env(dovecot)
+    seed = int.from_bytes(os.urandom(4), "big")
+    rng = random.Random(seed)
+    kills = runs = 0
+    with tempfile.TemporaryFile() as log:
+        while True:
+            runs += 1
+            assert runs <= 30, f"no progress (seed {seed})"
+            proc = subprocess.Popen(
+                [
+                    sys.executable, "-c", BOOTSTRAP,
+                    "importmbox", "--space", space.key, str(path),
+                ],
+                cwd=PROJECT_DIR, env=env, stdout=log, stderr=log,
+            )  # fmt: skip
+            if kills < 5:
+                target = _import_count(space.pk) + rng.randint(1, 50)
+                deadline = time.monotonic() + RUN_LIMIT
+                while proc.poll() is None and _import_count(space.pk) < target:
+                    assert time.monotonic() < deadline, "importmbox stalled"
+                    time.sleep(0.005)
+                time.sleep(rng.uniform(0, 0.3))
+                if proc.poll() is None:
+                    proc.send_signal(signal.SIGKILL)
+                    proc.wait()
+                    kills += 1
+                    continue
+            proc.wait(timeout=RUN_LIMIT)
+            if proc.returncode == 0:
+                break
+            log.seek(0)
+            pytest.fail(
+                f"importmbox exited {proc.returncode} (seed {seed}):\n"
+                + log.read().decode(errors="replace")[-3000:]
+            )
+    messages = Message.objects.filter(space=space)
+    assert messages.count() == len(source), f"seed {seed}"
+    archived = sorted(content_digest(raw) for raw in archived_raws(space))
+    assert archived == sorted(content_digest(raw) for raw in source), f"seed {seed}"
+    assert set(messages.values_list("index_state", flat=True)) == {"indexed"}
+    assert not messages.filter(thread__isnull=True).exists()

@@ -123,3 +123,47 @@ def test_a_poll_outside_a_transaction_indexes_behind_the_secure_stage(
     messages = Message.objects.filter(space=account.space)
     assert set(messages.values_list("index_state", flat=True)) == {"indexed"}
     assert not messages.filter(thread__isnull=True).exists()
+
+
+def _queued_tasks() -> int:
+    from celery import current_app
+
+    with current_app.connection_for_write() as conn:
+        return conn.default_channel.queue_declare("celery", passive=True).message_count
+
+
+@pytest.mark.django_db(transaction=True)
+def test_fetchmail_no_wait_leaves_indexing_to_the_workers(
+    dovecot, mail_user, make_account, monkeypatch
+):
+    """GIVEN ``fetchmail --no-wait`` WHEN it returns THEN the server is empty,
+    every message is secured and waiting, one index task per batch is queued
+    for the workers, and running those tasks indexes every message."""
+    import io
+
+    from celery import current_app
+    from django.core.management import call_command
+
+    from accounts.services import polling
+    from mailarchive.tasks import messages_index_task
+
+    monkeypatch.setattr(polling, "BATCH_MAX_COUNT", 4)
+    source = source_messages(10, tag="no-wait")
+    dovecot.deliver_many(mail_user.username, source)
+    account = make_account(mail_user, "imaps")
+    current_app.control.purge()
+
+    call_command(
+        "fetchmail", "--account", str(account.pk), "--no-wait", stdout=io.StringIO()
+    )
+
+    assert dovecot.message_count(mail_user.username) == 0
+    messages = Message.objects.filter(space=account.space)
+    assert set(messages.values_list("index_state", flat=True)) == {"pending"}
+    assert _queued_tasks() == 3
+    current_app.control.purge()
+    for start in range(0, 10, 4):
+        pks = list(messages.order_by("pk").values_list("pk", flat=True))
+        messages_index_task(pks[start : start + 4])
+    assert set(messages.values_list("index_state", flat=True)) == {"indexed"}
+    assert digests(archived_raws(account.space)) == digests(source)

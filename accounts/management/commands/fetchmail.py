@@ -16,9 +16,10 @@ from spaces.models import Space
 
 class Command(BaseCommand):
     help = (
-        "Poll mail accounts now and print one summary line per account. Without "
-        "options: every enabled account of every global space. Exit status 1 if "
-        "any account failed."
+        "Poll mail accounts now and print one summary line per account; returns "
+        "when what was fetched is secured and indexed. Without options: every "
+        "enabled account of every global space. Exit status 1 if any account "
+        "failed."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -32,6 +33,14 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--space", metavar="KEY", help="poll the enabled accounts of this space"
+        )
+        parser.add_argument(
+            "--no-wait",
+            action="store_true",
+            help=(
+                "return once what was fetched is secured and deleted on the server; "
+                "leave indexing to the Celery workers"
+            ),
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -61,7 +70,9 @@ class Command(BaseCommand):
         failed = 0
         for account_id in account_ids:
             summary = mail_account_poll(
-                account_id=account_id, trigger=PollRun.Trigger.COMMAND
+                account_id=account_id,
+                trigger=PollRun.Trigger.COMMAND,
+                wait_for_index=not options["no_wait"],
             )
             line = f"[{account_id}] {summary.line()}"
             if summary.failed:
