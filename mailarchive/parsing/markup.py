@@ -21,8 +21,8 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from enum import Enum
+from typing import NamedTuple
 
 __all__ = [
     "HTML5_RAW_TEXT",
@@ -41,8 +41,7 @@ class Kind(Enum):
     COMMENT = "comment"  # comments, doctypes, processing instructions
 
 
-@dataclass(frozen=True, slots=True)
-class Token:
+class Token(NamedTuple):
     """One piece of an HTML document; ``source`` is its text as written."""
 
     kind: Kind
