@@ -80,14 +80,17 @@ def _digest(raw: bytes) -> str:
         and b":" not in head.split(b"\n", 1)[0]
     ):
         head, body = b"", head
-    fields: list[bytes] = []
+    # Each field as its lines, joined once: adding to bytes copies them, and
+    # a field may be folded over thousands of lines.
+    folded: list[list[bytes]] = []
     for line in head.split(b"\n"):
-        if line[:1] in (b" ", b"\t") and fields:
-            fields[-1] += b" " + line.strip()
+        if line[:1] in (b" ", b"\t") and folded:
+            folded[-1].append(line.strip())
         elif line:
-            fields.append(line)
+            folded.append([line])
     digest = hashlib.sha256()
-    for field in fields:
+    for lines in folded:
+        field = b" ".join(lines)
         if not _keep(field):
             continue
         name, colon, value = field.partition(b":")

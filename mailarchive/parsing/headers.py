@@ -11,6 +11,7 @@ from __future__ import annotations
 import binascii
 import re
 import unicodedata
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from email import policy as email_policy
 from email.message import Message
@@ -26,9 +27,14 @@ _BASE64_JUNK = re.compile(r"[^A-Za-z0-9+/]")
 _MESSAGE_ID = re.compile(r"<([^<>]*)>")
 _COMMENT = re.compile(r"\([^()]*\)")
 _GMT_OFFSET = re.compile(r"\b(?:GMT|UTC|UT)\s*([+-])\s*(\d{1,2}):?(\d{2})?\b", re.I)
-# An unquoted display name holding "@" (Outlook writes "a@b <a@b>"), which both
-# of the email package's address parsers read as two addresses.
-_BARE_AT_PHRASE = re.compile(r'(^|,)(\s*)([^,"<>()@\s][^,"<>()]*@[^,"<>()]*?)(\s*<)')
+# One piece of an address list: a quoted string, a comment, an address in
+# angle brackets, other text, or a comma. An unclosed one runs to the end.
+_ADDRESS_PIECE = re.compile(
+    r'"(?:[^"\\]|\\.)*+"?|\((?:[^()\\]|\\.)*+\)?|<[^>]*+>?|[^,"(<]++|,',
+    re.DOTALL,
+)
+# Characters that end an unquoted display name.
+_PHRASE_SPECIALS = frozenset(',"<>()')
 _CONTENT_TYPE = re.compile(r"^[a-z0-9!#$&^_.+-]+/[a-z0-9!#$&^_.+-]+$")
 
 # C0 and C1 controls and DEL become spaces: CR/LF in a decoded header must not
@@ -38,6 +44,10 @@ _CONTROL_TO_SPACE = {code: " " for code in (*range(0x20), 0x7F, *range(0x80, 0xA
 MAX_MESSAGE_ID = 998
 MAX_REFERENCES = 50
 MAX_ADDRESSES = 1000
+# Longer single addresses are cut (a line may hold 998 characters).
+MAX_ADDRESS_LENGTH = 2048
+# Address-list text read for one header (all its fields together).
+MAX_ADDRESS_LIST = 256 * 1024
 
 
 class HeaderContext:
@@ -154,36 +164,77 @@ def _address(name: str, address: str, context: HeaderContext) -> ParsedAddress:
 def decode_addresses(raw: str, context: HeaderContext) -> list[ParsedAddress]:
     """Parse an address-list header into decoded names and addresses.
 
-    ``email.utils.getaddresses`` works on the still-encoded text, so names are
-    decoded by our charset logic; it recurses once per group separator, so
-    pathological lists fall back to the modern policy's address parser.
+    The list is split at commas outside quotes, comments and angle brackets in
+    one pass, and each address goes to ``email.utils.getaddresses`` on its
+    own: its cost grows faster than the text it reads (groups, colons), so it
+    only ever reads one address of at most ``MAX_ADDRESS_LENGTH``. It works on
+    the still-encoded text, so names are decoded by our charset logic; what it
+    cannot read goes to the modern policy's address parser. At most
+    ``MAX_ADDRESSES`` addresses from the first ``MAX_ADDRESS_LIST`` characters.
     """
     text = context.raw_to_text(raw)
-    if not text.strip():
-        return []
-    if "<" in text and text.count("@") > 1:
-        text = _BARE_AT_PHRASE.sub(_quote_phrase, text)
-    try:
-        pairs = getaddresses([text])
-    except (RecursionError, IndexError, ValueError, TypeError, AttributeError):
-        pairs = _modern_addresses(text, context)
+    if len(text) > MAX_ADDRESS_LIST:
+        context.flag("truncated-headers")
+        text = text[:MAX_ADDRESS_LIST]
     result: list[ParsedAddress] = []
-    for name, address in pairs:
-        if not address and not name:
-            continue
-        parsed = _address(name, address, context)
-        if parsed.address or parsed.name:
-            result.append(parsed)
-        if len(result) >= MAX_ADDRESSES:
-            context.flag("truncated-headers")
-            break
+    for item in _address_items(text, context):
+        if "<" in item and item.count("@") > 1:
+            item = _quote_bare_at_phrase(item)
+        try:
+            pairs = getaddresses([item])
+        except (RecursionError, IndexError, ValueError, TypeError, AttributeError):
+            pairs = _modern_addresses(item, context)
+        for name, address in pairs:
+            if not address and not name:
+                continue
+            parsed = _address(name, address, context)
+            if parsed.address or parsed.name:
+                result.append(parsed)
+            if len(result) >= MAX_ADDRESSES:
+                context.flag("truncated-headers")
+                return result
     return result
 
 
-def _quote_phrase(match: re.Match[str]) -> str:
-    start, space, phrase, bracket = match.groups()
+def _address_items(text: str, context: HeaderContext) -> Iterator[str]:
+    """The comma-separated items of an address list, each cut to the limit."""
+    pieces: list[str] = []
+    length = 0
+    for match in _ADDRESS_PIECE.finditer(text):
+        piece = match.group()
+        if piece == ",":
+            if length and not "".join(pieces).isspace():
+                yield "".join(pieces)
+            pieces, length = [], 0
+        elif length < MAX_ADDRESS_LENGTH:
+            piece = piece[: MAX_ADDRESS_LENGTH - length]
+            pieces.append(piece)
+            length += len(piece)
+            if length >= MAX_ADDRESS_LENGTH:
+                context.flag("truncated-headers")
+    if length and not "".join(pieces).isspace():
+        yield "".join(pieces)
+
+
+def _quote_bare_at_phrase(item: str) -> str:
+    """Quote an unquoted display name holding "@" before ``<``.
+
+    Outlook writes ``a@b <a@b>``, which both of the email package's address
+    parsers read as two addresses.
+    """
+    bracket = item.find("<")
+    phrase = item[:bracket].strip()
+    if (
+        not phrase
+        or phrase[0] == "@"
+        or "@" not in phrase
+        or any(character in _PHRASE_SPECIALS for character in phrase)
+    ):
+        return item
+    leading = item[: len(item) - len(item.lstrip())]
+    trailing = item[len(leading) + len(phrase) : bracket]
     escaped = phrase.replace("\\", "\\\\")
-    return f'{start}{space}"{escaped}"{bracket}'
+    return f'{leading}"{escaped}"{trailing}{item[bracket:]}'
 
 
 def _modern_addresses(text: str, context: HeaderContext) -> list[tuple[str, str]]:
