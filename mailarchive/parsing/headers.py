@@ -17,7 +17,7 @@ from email import policy as email_policy
 from email.message import Message
 from email.utils import getaddresses, parsedate_to_datetime, parsedate_tz
 
-from .charsets import decode_text, surrogates_to_text
+from .charsets import DecodedText, decode_text, surrogates_to_text
 from .results import ParsedAddress
 
 # RFC 2047 encoded word. Encoded text may not hold "?"; spaces inside are
@@ -42,6 +42,9 @@ _CONTENT_TYPE = re.compile(r"^[a-z0-9!#$&^_.+-]+/[a-z0-9!#$&^_.+-]+$")
 _CONTROL_TO_SPACE = {code: " " for code in (*range(0x20), 0x7F, *range(0x80, 0xA0))}
 
 MAX_MESSAGE_ID = 998
+# Charset detections per message; past them undeclared 8-bit text that is not
+# UTF-8 (or the body's charset) is read as cp1252.
+MAX_DETECTIONS = 64
 MAX_REFERENCES = 50
 MAX_ADDRESSES = 1000
 # Longer single addresses are cut (a line may hold 998 characters).
@@ -51,21 +54,41 @@ MAX_ADDRESS_LIST = 256 * 1024
 
 
 class HeaderContext:
-    """Collects problem codes while decoding the headers of one message."""
+    """Collects problem codes while decoding the headers of one message.
 
-    __slots__ = ("hint", "problems")
+    Also holds the message's budget of charset detections
+    (``MAX_DETECTIONS``): each costs a millisecond or more, and a message can
+    ask for one per header, parameter and part.
+    """
+
+    __slots__ = ("_detections", "hint", "problems")
 
     def __init__(self, hint: str | None = None) -> None:
         self.hint = hint
         self.problems: dict[str, None] = {}
+        self._detections = [MAX_DETECTIONS]
+
+    def quiet(self) -> HeaderContext:
+        """A context for look-ups whose problems do not count, sharing this
+        one's hint and detection budget."""
+        other = HeaderContext(self.hint)
+        other._detections = self._detections
+        return other
 
     def flag(self, code: str) -> None:
         """Record a problem code once, keeping first-seen order."""
         self.problems[code] = None
 
+    def _spend(self, decoded: DecodedText) -> None:
+        if decoded.detected:
+            self._detections[0] -= 1
+
     def bytes_to_text(self, data: bytes, label: str | None) -> str:
         """Decode bytes declared as ``label``, recording charset problems."""
-        decoded = decode_text(data, label, hint=self.hint)
+        decoded = decode_text(
+            data, label, hint=self.hint, detect=self._detections[0] > 0
+        )
+        self._spend(decoded)
         if decoded.guessed:
             self.flag("charset-guessed")
         if decoded.unknown_label:
@@ -77,7 +100,10 @@ class HeaderContext:
         value = value.replace("\r", "").replace("\n", "")
         if value.isascii():
             return value
-        decoded = surrogates_to_text(value, hint=self.hint)
+        decoded = surrogates_to_text(
+            value, hint=self.hint, detect=self._detections[0] > 0
+        )
+        self._spend(decoded)
         if decoded.guessed:
             self.flag("charset-guessed")
         return decoded.text

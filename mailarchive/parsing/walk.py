@@ -215,7 +215,7 @@ class Walker:
         for _ in range(MAX_DEPTH):
             raw = _header_map(part).get("content-type")
             content_type, params, _valid = decode_content_type(
-                raw, part.get_default_type(), HeaderContext()
+                raw, part.get_default_type(), self.context.quiet()
             )
             payload = part.get_payload()
             if not content_type.startswith("multipart/") or not isinstance(
@@ -239,7 +239,7 @@ class Walker:
             for child in children:
                 if (
                     decode_content_id(
-                        _header_map(child).get("content-id"), HeaderContext()
+                        _header_map(child).get("content-id"), self.context.quiet()
                     )
                     == start
                 ):
@@ -258,13 +258,20 @@ class Walker:
         filename: str,
         where: Placement,
     ) -> None:
-        content = b"".join(self._flatten(message) for message in payload)
+        # Only attachments need the bytes: inside an attached message nothing
+        # is collected, and serializing every level again would cost the
+        # depth times the size.
+        content = (
+            b"".join(self._flatten(message) for message in payload)
+            if where.collect
+            else b""
+        )
         if content_type in _MESSAGE_TYPES and len(payload) == 1:
             inner = payload[0]
             raw_subject = next(
                 (v for n, v in inner.raw_items() if n.strip().lower() == "subject"), ""
             )
-            subject = decode_unstructured(raw_subject, HeaderContext())
+            subject = decode_unstructured(raw_subject, self.context.quiet())
             if not filename and subject:
                 filename = f"{subject}.eml"
             if where.collect:
