@@ -87,6 +87,13 @@ DEFAULT_CONTENT_LENGTH_LIMIT: Final = 64 << 20
 # a separator and the separator itself are always in one piece.
 _TAIL: Final = 8
 _SNIFF_BYTES: Final = 1 << 16
+# A From_ line is kept up to this length; the rest of a longer one is skipped.
+MAX_FROM_LINE: Final = 1 << 16
+_NEWLINES: Final = re.compile(rb"[\r\n]*+")
+_LONE_CR: Final = re.compile(rb"\r(?!\n)")
+_CR: Final = 0x0D
+_SPACE: Final = 0x20
+_TAB: Final = 0x09
 
 _STRICT_FROM_LINE: Final = re.compile(
     rb"From \S+ +(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) +"
@@ -210,29 +217,39 @@ class _Scanner:
 
     def _first_line(self, start: int) -> str:
         self._ensure(start + 200)
-        line = bytes(self._buf[start - self._base :]).split(b"\n", 1)[0].rstrip(b"\r")
+        rel = start - self._base
+        line = bytes(self._buf[rel : rel + 200]).split(b"\n", 1)[0].rstrip(b"\r")
         text = line.decode("utf-8", "replace")
         return text if len(text) <= 80 else text[:80] + "…"
 
     def _start(self) -> int:
-        """The offset of the first From_ line; raises for anything else."""
+        """The offset of the first From_ line; raises for anything else.
+
+        Blank lines before it are skipped a chunk at a time and forgotten.
+        """
         self._ensure(len(_BOM))
-        pos = len(_BOM) if self._buf.startswith(_BOM) else 0
+        if self._buf.startswith(_BOM):
+            self._drop(self._base + len(_BOM))
         while True:
-            self._ensure(pos + 5)
-            if self._buf.startswith(b"\n", pos):
-                pos += 1
-            elif self._buf.startswith(b"\r\n", pos):
-                pos += 2
-            else:
+            self._ensure(self._base + 5)
+            skipped = _NEWLINES.match(self._buf).end()
+            if skipped == len(self._buf) and not self._eof:
+                # A CR at the end of the buffer may be half of a CRLF.
+                skipped -= self._buf.endswith(b"\r")
+            # Only LF and CRLF are blank lines; a lone CR is not.
+            lone = _LONE_CR.search(self._buf, 0, skipped)
+            if lone is not None:
+                skipped = lone.start()
+            if not skipped:
                 break
-        if pos >= len(self._buf):
+            self._drop(self._base + skipped)
+        if not self._buf:
             raise MboxFormatError("empty file")
-        if not self._buf.startswith(b"From ", pos):
+        if not self._buf.startswith(b"From "):
             raise MboxFormatError(
-                f"not an mbox file (first line is {self._first_line(pos)!r})"
+                f"not an mbox file (first line is {self._first_line(self._base)!r})"
             )
-        return pos
+        return self._base
 
     def messages(self) -> Iterator[_Scanned]:
         self._drop(self._start())
@@ -243,13 +260,19 @@ class _Scanner:
         """Read the message whose From_ line starts the buffer, and drop it."""
         offset = self._base
         searched = 0
+        # The start of a From_ line longer than the limit; the rest is skipped.
+        head: bytes | None = None
         while (nl := self._buf.find(b"\n", searched)) < 0:
+            if head is None and len(self._buf) > MAX_FROM_LINE:
+                head = bytes(self._buf[:MAX_FROM_LINE])
+            if head is not None:
+                self._drop(self._end)
             searched = len(self._buf)
             if not self._fill():
                 break
         from_end = self._base + nl if nl >= 0 else self._end
-        from_line = bytes(self._buf[: from_end - self._base])
-        from_line = from_line.removesuffix(b"\r")
+        from_line = bytes(self._buf[: from_end - self._base]) if head is None else head
+        from_line = from_line[:MAX_FROM_LINE].removesuffix(b"\r")
         content = min(from_end + 1, self._end)
         sink = _Sink(keep=self._keep, limit=self._limit)
 
@@ -348,26 +371,31 @@ class _Scanner:
         self._drop(upto)
 
     def _is_separator(self, line: int) -> bool:
-        """Whether the ``From `` line starting at ``line`` begins a message."""
+        """Whether the ``From `` line starting at ``line`` begins a message.
+
+        Reads the buffer in place: a file of short ``From `` lines has one
+        candidate per line.
+        """
+        buf = self._buf
         rel = line - self._base
-        if self._buf[rel - 2 : rel] == b"\n\n" or self._buf[rel - 3 : rel] == b"\n\r\n":
+        if buf[rel - 2 : rel] == b"\n\n" or buf[rel - 3 : rel] == b"\n\r\n":
             return True
-        window = bytes(self._buf[rel : rel + _LOOKAHEAD])
-        newline = window.find(b"\n")
-        if _STRICT_FROM_LINE.match(window, 0, newline if newline >= 0 else len(window)):
+        end = min(len(buf), rel + _LOOKAHEAD)
+        newline = buf.find(b"\n", rel, end)
+        if _STRICT_FROM_LINE.match(buf, rel, newline if newline >= 0 else end):
             return True
-        return newline >= 0 and _starts_header_block(window, newline + 1)
+        return newline >= 0 and _starts_header_block(buf, newline + 1, end)
 
 
-def _starts_header_block(window: bytes, pos: int) -> bool:
-    """Whether the complete lines from ``pos`` are header fields up to a blank line."""
+def _starts_header_block(buf: bytearray, pos: int, end: int) -> bool:
+    """Whether the complete lines in ``buf[pos:end]`` are header fields up to a
+    blank line."""
     first = True
-    while (newline := window.find(b"\n", pos)) >= 0:
-        line = window[pos:newline]
-        if line in (b"", b"\r"):
+    while (newline := buf.find(b"\n", pos, end)) >= 0:
+        if newline == pos or (newline == pos + 1 and buf[pos] == _CR):
             return not first
-        continuation = not first and line[:1] in (b" ", b"\t")
-        if not continuation and not _FIELD.match(line):
+        continuation = not first and buf[pos] in (_SPACE, _TAB)
+        if not continuation and not _FIELD.match(buf, pos, newline):
             return False
         first = False
         pos = newline + 1

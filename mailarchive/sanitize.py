@@ -29,6 +29,8 @@ from urllib.parse import unquote
 
 import nh3
 
+from .parsing.balance import balanced_html
+
 __all__ = ["SanitizedHtml", "sanitize_html"]
 
 
@@ -443,7 +445,7 @@ def sanitize_html(
         img_src_origin=img_src_origin,
     )
     body = nh3.clean(
-        html,
+        balanced_html(html),
         tags=set(_TAGS),
         clean_content_tags=set(_DROP_WITH_CONTENT),
         attributes=_ATTRIBUTES,

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
+from functools import lru_cache
 
 from django.contrib.postgres.search import SearchQuery as PgSearchQuery
 from django.contrib.postgres.search import SearchRank
@@ -44,6 +45,13 @@ COUNT_LIMIT = 1000
 # Searches with fewer matches than this are ordered from the matching ids
 # rather than by walking the date index (see _narrow_rare).
 RARE_LIMIT = 5000
+# A query reads at most this many terms; the rest of the text is ignored.
+MAX_QUERY_TERMS = 32
+# Highlighting marks at most this many distinct terms, each cut to this
+# length, within this much text: the scan is linear in the text.
+MAX_HIGHLIGHT_TERMS = 16
+MAX_HIGHLIGHT_TERM_LENGTH = 64
+MAX_HIGHLIGHT_TEXT = 64 * 1024
 
 
 class Order(StrEnum):
@@ -78,7 +86,10 @@ class ParsedQuery:
 
 
 def query_parse(text: str) -> ParsedQuery:
-    """Split the search box's text into terms (pure; safe to call anywhere)."""
+    """Split the search box's text into terms (pure; safe to call anywhere).
+
+    At most ``MAX_QUERY_TERMS`` terms; linear in ``len(text)``.
+    """
     terms: list[Term] = []
     words: list[str] = []
     for match in _TOKEN.finditer(text):
@@ -93,6 +104,8 @@ def query_parse(text: str) -> ParsedQuery:
             term = Term(text=bare[1:] if negated else bare, negated=negated)
         if not term.text or not _WORD_CHARS.search(term.text):
             continue
+        if len(terms) >= MAX_QUERY_TERMS:
+            break
         terms.append(term)
         if not term.unspaced:
             quoted = f'"{term.text}"' if term.phrase else term.text
@@ -204,10 +217,22 @@ def _narrow_rare(qs: QuerySet[Message]) -> QuerySet[Message]:
     return qs.filter(pk__in=pks)
 
 
-def _pattern(terms: list[str]) -> re.Pattern[str] | None:
-    """A regex finding any of ``terms``; words only at word boundaries."""
+def _highlight_terms(terms: list[str]) -> tuple[str, ...]:
+    """The terms worth marking: distinct, non-empty, bounded in count and length."""
+    chosen: dict[str, str] = {}
+    for term in terms:
+        term = term[:MAX_HIGHLIGHT_TERM_LENGTH]
+        if term and term.casefold() not in chosen:
+            chosen[term.casefold()] = term
+            if len(chosen) >= MAX_HIGHLIGHT_TERMS:
+                break
+    return tuple(chosen.values())
+
+
+@lru_cache(maxsize=256)
+def _compiled(terms: tuple[str, ...]) -> re.Pattern[str] | None:
     parts = []
-    for term in sorted({t for t in terms if t}, key=len, reverse=True):
+    for term in sorted(terms, key=len, reverse=True):
         escaped = re.escape(term)
         if _UNSPACED.search(term):
             parts.append(escaped)
@@ -218,18 +243,29 @@ def _pattern(terms: list[str]) -> re.Pattern[str] | None:
     return re.compile("|".join(parts), re.IGNORECASE)
 
 
+def _pattern(terms: list[str]) -> re.Pattern[str] | None:
+    """One regex finding any of ``terms``; words only at word boundaries.
+
+    At most ``MAX_HIGHLIGHT_TERMS`` terms of at most
+    ``MAX_HIGHLIGHT_TERM_LENGTH`` characters: a scan costs each position of
+    the text at most that many comparisons.
+    """
+    return _compiled(_highlight_terms(terms))
+
+
 def highlight(text: str, terms: list[str]) -> SafeString:
     """``text`` escaped for HTML with every occurrence of ``terms`` in ``<mark>``.
 
     Each piece is escaped before the marks are added, so nothing in ``text``
-    can become markup.
+    can become markup. Only the first ``MAX_HIGHLIGHT_TEXT`` characters are
+    marked; the rest is escaped as it is.
     """
     pattern = _pattern(terms)
     if pattern is None:
         return escape(text)
     pieces: list[str] = []
     position = 0
-    for match in pattern.finditer(text):
+    for match in pattern.finditer(text, 0, MAX_HIGHLIGHT_TEXT):
         pieces.append(escape(text[position : match.start()]))
         pieces.append(f"<mark>{escape(match.group(0))}</mark>")
         position = match.end()
@@ -243,8 +279,9 @@ def excerpt_around(
     """About ``length`` characters of ``text`` around its first match, marked.
 
     Whitespace runs are folded to one space; without a match, the beginning.
+    Only the first ``MAX_HIGHLIGHT_TEXT`` characters are searched.
     """
-    flat = " ".join(text.split())
+    flat = " ".join(text[:MAX_HIGHLIGHT_TEXT].split())
     pattern = _pattern(terms)
     found = pattern.search(flat) if pattern else None
     start = 0
@@ -254,5 +291,6 @@ def excerpt_around(
         start = space + 1 if space > start - 20 else start
     piece = flat[start : start + length]
     prefix = "… " if start > 0 else ""
-    suffix = " …" if start + length < len(flat) else ""
+    more = start + length < len(flat) or len(text) > MAX_HIGHLIGHT_TEXT
+    suffix = " …" if more else ""
     return mark_safe(escape(prefix) + highlight(piece, terms) + escape(suffix))

@@ -41,6 +41,11 @@ _URL_RE = re.compile(
     re.IGNORECASE,
 )
 _TRAILING_PUNCTUATION = ".,:;!?'\"*"
+# Quotes nested deeper than this are shown at this depth: a line of a
+# thousand ">" must not become a thousand nested blockquotes.
+MAX_QUOTE_DEPTH = 32
+# An excerpt is read from at most this much of the start of a body.
+MAX_EXCERPT_SOURCE = 256 * 1024
 _CLOSING_BRACKETS = {")": "(", "]": "["}
 _QUOTE_PREFIX_RE = re.compile(r"(?:>[ \t]?)+")
 _SIGNATURE_SEPARATOR = "-- "
@@ -66,11 +71,12 @@ def _split_lines(text: str) -> list[str]:
 
 
 def _parse_quote(line: str) -> tuple[int, str]:
-    """Return the quote depth of ``line`` and the line without its markers."""
+    """Return the quote depth of ``line`` (at most ``MAX_QUOTE_DEPTH``) and the
+    line without its markers."""
     match = _QUOTE_PREFIX_RE.match(line)
     if match is None:
         return 0, line
-    return match.group().count(">"), line[match.end() :]
+    return min(match.group().count(">"), MAX_QUOTE_DEPTH), line[match.end() :]
 
 
 def _quote_structure(lines: list[str]) -> list[tuple[int, str]]:
@@ -102,16 +108,26 @@ def _signature_start(parsed: list[tuple[int, str]]) -> int | None:
 
 
 def _trim_url(url: str) -> str:
-    """Drop punctuation that ends the sentence rather than the URL."""
-    while url:
-        last = url[-1]
-        unbalanced = last in _CLOSING_BRACKETS and url.count(last) > url.count(
-            _CLOSING_BRACKETS[last]
-        )
-        if last not in _TRAILING_PUNCTUATION and not unbalanced:
+    """Drop punctuation that ends the sentence rather than the URL.
+
+    A closing bracket goes when the URL has more of it than of its opening
+    bracket. One pass from the end, with the counts kept as it goes.
+    """
+    unmatched = {
+        closing: url.count(closing) - url.count(opening)
+        for closing, opening in _CLOSING_BRACKETS.items()
+    }
+    end = len(url)
+    while end:
+        last = url[end - 1]
+        if last in unmatched:
+            if unmatched[last] <= 0:
+                break
+            unmatched[last] -= 1
+        elif last not in _TRAILING_PUNCTUATION:
             break
-        url = url[:-1]
-    return url
+        end -= 1
+    return url[:end]
 
 
 def _linkify(text: str) -> str:
@@ -194,8 +210,9 @@ def render_text(text: str, *, label: Callable[[int], str] | None = None) -> Safe
     Every character is escaped; URLs become links with
     ``rel="noopener noreferrer nofollow"``; runs of ``>``-quoted lines fold
     into ``<details class="quoted">`` whose summary is ``label(line_count)``
-    (by default a translated "Show quoted text (N lines)"); a signature after
-    a ``-- `` line goes into ``<div class="signature">``. Pure function.
+    (by default a translated "Show quoted text (N lines)"), nested at most
+    ``MAX_QUOTE_DEPTH`` deep; a signature after a ``-- `` line goes into
+    ``<div class="signature">``. Pure function, linear in ``len(text)``.
     """
     label = label or _quoted_text_label
     parsed = _quote_structure(_split_lines(text))
@@ -216,12 +233,13 @@ def excerpt(text: str, length: int = 200) -> str:
     Quoted lines, the line introducing a quote ("… wrote:"), everything from
     a top-posting "Original Message" marker on and the signature are left
     out; whitespace is collapsed; a longer text is cut on a word boundary
-    (or mid-word for text without spaces) and ends in "…". The result is
-    plain text, not HTML: templates escape it as usual. Pure function.
+    (or mid-word for text without spaces) and ends in "…". Only the first
+    ``MAX_EXCERPT_SOURCE`` characters are read. The result is plain text, not
+    HTML: templates escape it as usual. Pure function, linear in what it reads.
     """
     if length < 1:
         raise ValueError("excerpt length must be at least 1")
-    parsed = _quote_structure(_split_lines(text))
+    parsed = _quote_structure(_split_lines(text[:MAX_EXCERPT_SOURCE]))
     signature_at = _signature_start(parsed)
     if signature_at is not None:
         parsed = parsed[:signature_at]
@@ -247,7 +265,8 @@ def excerpt(text: str, length: int = 200) -> str:
 
 def _quote_follows(parsed: list[tuple[int, str]], index: int) -> bool:
     """True when the next non-blank line from ``index`` on is quoted."""
-    for depth, content in parsed[index:]:
+    for position in range(index, len(parsed)):
+        depth, content = parsed[position]
         if depth:
             return True
         if content.strip():

@@ -11,12 +11,13 @@ from __future__ import annotations
 import binascii
 import re
 import unicodedata
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from email import policy as email_policy
 from email.message import Message
 from email.utils import getaddresses, parsedate_to_datetime, parsedate_tz
 
-from .charsets import decode_text, surrogates_to_text
+from .charsets import DecodedText, decode_text, surrogates_to_text
 from .results import ParsedAddress
 
 # RFC 2047 encoded word. Encoded text may not hold "?"; spaces inside are
@@ -26,9 +27,14 @@ _BASE64_JUNK = re.compile(r"[^A-Za-z0-9+/]")
 _MESSAGE_ID = re.compile(r"<([^<>]*)>")
 _COMMENT = re.compile(r"\([^()]*\)")
 _GMT_OFFSET = re.compile(r"\b(?:GMT|UTC|UT)\s*([+-])\s*(\d{1,2}):?(\d{2})?\b", re.I)
-# An unquoted display name holding "@" (Outlook writes "a@b <a@b>"), which both
-# of the email package's address parsers read as two addresses.
-_BARE_AT_PHRASE = re.compile(r'(^|,)(\s*)([^,"<>()@\s][^,"<>()]*@[^,"<>()]*?)(\s*<)')
+# One piece of an address list: a quoted string, a comment, an address in
+# angle brackets, other text, or a comma. An unclosed one runs to the end.
+_ADDRESS_PIECE = re.compile(
+    r'"(?:[^"\\]|\\.)*+"?|\((?:[^()\\]|\\.)*+\)?|<[^>]*+>?|[^,"(<]++|,',
+    re.DOTALL,
+)
+# Characters that end an unquoted display name.
+_PHRASE_SPECIALS = frozenset(',"<>()')
 _CONTENT_TYPE = re.compile(r"^[a-z0-9!#$&^_.+-]+/[a-z0-9!#$&^_.+-]+$")
 
 # C0 and C1 controls and DEL become spaces: CR/LF in a decoded header must not
@@ -36,26 +42,53 @@ _CONTENT_TYPE = re.compile(r"^[a-z0-9!#$&^_.+-]+/[a-z0-9!#$&^_.+-]+$")
 _CONTROL_TO_SPACE = {code: " " for code in (*range(0x20), 0x7F, *range(0x80, 0xA0))}
 
 MAX_MESSAGE_ID = 998
+# Charset detections per message; past them undeclared 8-bit text that is not
+# UTF-8 (or the body's charset) is read as cp1252.
+MAX_DETECTIONS = 64
 MAX_REFERENCES = 50
 MAX_ADDRESSES = 1000
+# Longer single addresses are cut (a line may hold 998 characters).
+MAX_ADDRESS_LENGTH = 2048
+# Address-list text read for one header (all its fields together).
+MAX_ADDRESS_LIST = 256 * 1024
 
 
 class HeaderContext:
-    """Collects problem codes while decoding the headers of one message."""
+    """Collects problem codes while decoding the headers of one message.
 
-    __slots__ = ("hint", "problems")
+    Also holds the message's budget of charset detections
+    (``MAX_DETECTIONS``): each costs a millisecond or more, and a message can
+    ask for one per header, parameter and part.
+    """
+
+    __slots__ = ("_detections", "hint", "problems")
 
     def __init__(self, hint: str | None = None) -> None:
         self.hint = hint
         self.problems: dict[str, None] = {}
+        self._detections = [MAX_DETECTIONS]
+
+    def quiet(self) -> HeaderContext:
+        """A context for look-ups whose problems do not count, sharing this
+        one's hint and detection budget."""
+        other = HeaderContext(self.hint)
+        other._detections = self._detections
+        return other
 
     def flag(self, code: str) -> None:
         """Record a problem code once, keeping first-seen order."""
         self.problems[code] = None
 
+    def _spend(self, decoded: DecodedText) -> None:
+        if decoded.detected:
+            self._detections[0] -= 1
+
     def bytes_to_text(self, data: bytes, label: str | None) -> str:
         """Decode bytes declared as ``label``, recording charset problems."""
-        decoded = decode_text(data, label, hint=self.hint)
+        decoded = decode_text(
+            data, label, hint=self.hint, detect=self._detections[0] > 0
+        )
+        self._spend(decoded)
         if decoded.guessed:
             self.flag("charset-guessed")
         if decoded.unknown_label:
@@ -67,7 +100,10 @@ class HeaderContext:
         value = value.replace("\r", "").replace("\n", "")
         if value.isascii():
             return value
-        decoded = surrogates_to_text(value, hint=self.hint)
+        decoded = surrogates_to_text(
+            value, hint=self.hint, detect=self._detections[0] > 0
+        )
+        self._spend(decoded)
         if decoded.guessed:
             self.flag("charset-guessed")
         return decoded.text
@@ -154,36 +190,77 @@ def _address(name: str, address: str, context: HeaderContext) -> ParsedAddress:
 def decode_addresses(raw: str, context: HeaderContext) -> list[ParsedAddress]:
     """Parse an address-list header into decoded names and addresses.
 
-    ``email.utils.getaddresses`` works on the still-encoded text, so names are
-    decoded by our charset logic; it recurses once per group separator, so
-    pathological lists fall back to the modern policy's address parser.
+    The list is split at commas outside quotes, comments and angle brackets in
+    one pass, and each address goes to ``email.utils.getaddresses`` on its
+    own: its cost grows faster than the text it reads (groups, colons), so it
+    only ever reads one address of at most ``MAX_ADDRESS_LENGTH``. It works on
+    the still-encoded text, so names are decoded by our charset logic; what it
+    cannot read goes to the modern policy's address parser. At most
+    ``MAX_ADDRESSES`` addresses from the first ``MAX_ADDRESS_LIST`` characters.
     """
     text = context.raw_to_text(raw)
-    if not text.strip():
-        return []
-    if "<" in text and text.count("@") > 1:
-        text = _BARE_AT_PHRASE.sub(_quote_phrase, text)
-    try:
-        pairs = getaddresses([text])
-    except (RecursionError, IndexError, ValueError, TypeError, AttributeError):
-        pairs = _modern_addresses(text, context)
+    if len(text) > MAX_ADDRESS_LIST:
+        context.flag("truncated-headers")
+        text = text[:MAX_ADDRESS_LIST]
     result: list[ParsedAddress] = []
-    for name, address in pairs:
-        if not address and not name:
-            continue
-        parsed = _address(name, address, context)
-        if parsed.address or parsed.name:
-            result.append(parsed)
-        if len(result) >= MAX_ADDRESSES:
-            context.flag("truncated-headers")
-            break
+    for item in _address_items(text, context):
+        if "<" in item and item.count("@") > 1:
+            item = _quote_bare_at_phrase(item)
+        try:
+            pairs = getaddresses([item])
+        except (RecursionError, IndexError, ValueError, TypeError, AttributeError):
+            pairs = _modern_addresses(item, context)
+        for name, address in pairs:
+            if not address and not name:
+                continue
+            parsed = _address(name, address, context)
+            if parsed.address or parsed.name:
+                result.append(parsed)
+            if len(result) >= MAX_ADDRESSES:
+                context.flag("truncated-headers")
+                return result
     return result
 
 
-def _quote_phrase(match: re.Match[str]) -> str:
-    start, space, phrase, bracket = match.groups()
+def _address_items(text: str, context: HeaderContext) -> Iterator[str]:
+    """The comma-separated items of an address list, each cut to the limit."""
+    pieces: list[str] = []
+    length = 0
+    for match in _ADDRESS_PIECE.finditer(text):
+        piece = match.group()
+        if piece == ",":
+            if length and not "".join(pieces).isspace():
+                yield "".join(pieces)
+            pieces, length = [], 0
+        elif length < MAX_ADDRESS_LENGTH:
+            piece = piece[: MAX_ADDRESS_LENGTH - length]
+            pieces.append(piece)
+            length += len(piece)
+            if length >= MAX_ADDRESS_LENGTH:
+                context.flag("truncated-headers")
+    if length and not "".join(pieces).isspace():
+        yield "".join(pieces)
+
+
+def _quote_bare_at_phrase(item: str) -> str:
+    """Quote an unquoted display name holding "@" before ``<``.
+
+    Outlook writes ``a@b <a@b>``, which both of the email package's address
+    parsers read as two addresses.
+    """
+    bracket = item.find("<")
+    phrase = item[:bracket].strip()
+    if (
+        not phrase
+        or phrase[0] == "@"
+        or "@" not in phrase
+        or any(character in _PHRASE_SPECIALS for character in phrase)
+    ):
+        return item
+    leading = item[: len(item) - len(item.lstrip())]
+    trailing = item[len(leading) + len(phrase) : bracket]
     escaped = phrase.replace("\\", "\\\\")
-    return f'{start}{space}"{escaped}"{bracket}'
+    return f'{leading}"{escaped}"{trailing}{item[bracket:]}'
 
 
 def _modern_addresses(text: str, context: HeaderContext) -> list[tuple[str, str]]:

@@ -1,19 +1,16 @@
 """``parse_message``: raw bytes to a :class:`ParsedMessage`, in one tree walk.
 
-The structure comes from the email package's parser under the modern policy,
-falling back to ``compat32`` when the modern policy raises, and to a
-headers-only parse when the MIME tree is nested too deeply for the parser.
-Header values, parameters and body text are decoded from the raw values with
-the charset logic of :mod:`.charsets` (see :mod:`.headers` for why); the tree
-itself is walked by :mod:`.walk`.
+The structure comes from the email package's parser, within the limits of
+:mod:`.structure` (parts, depth, header and parameter length). Header values,
+parameters and body text are decoded from the raw values with the charset
+logic of :mod:`.charsets` (see :mod:`.headers` for why); the tree itself is
+walked by :mod:`.walk`.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
-from email import policy as email_policy
-from email.message import Message
-from email.parser import BytesParser
 
 from .headers import (
     HeaderContext,
@@ -26,6 +23,7 @@ from .headers import (
     first_address,
 )
 from .results import ParsedMessage
+from .structure import parse_structure
 from .text import html_to_text
 from .walk import MAX_DEPTH, MAX_PARTS, Placement, Walker
 
@@ -33,6 +31,10 @@ __all__ = ["MAX_DEPTH", "MAX_PARTS", "body_text_for_search", "parse_message"]
 
 MAX_HEADERS = 500
 MAX_HEADER_VALUE = 10 * 1024
+# Header fields of the message handed to the parser; past these only the
+# first field of each name that is read for the message (_READ_HEADERS,
+# Content-*) is kept.
+MAX_HEADER_FIELDS = 1000
 
 _CHARSET_HINT = re.compile(rb"charset\s*=\s*[\"']?([A-Za-z0-9_.:+-]+)", re.I)
 
@@ -42,13 +44,16 @@ _HEADER_END = re.compile(rb"\r?\n\r?\n")
 _BOM = b"\xef\xbb\xbf"
 
 
-def _repair_header_block(raw: bytes) -> bytes:
-    """Bytes for the parser: without a BOM or leading blank lines, and with stray
-    non-header lines inside the header block turned into continuation lines.
+def _prepare(raw: bytes, context: HeaderContext) -> bytes:
+    """Bytes for the parser: without a BOM or leading blank lines, with stray
+    non-header lines inside the header block turned into continuation lines,
+    and at most ``MAX_HEADER_FIELDS`` header fields.
 
     Some servers break a long header without indenting the continuation; the
     parser would end the headers there and read the rest, Content-Type and all,
     as body text. Only lines followed by further header lines are touched.
+    Past the field limit only the first field of each name that is read for
+    the message (Subject, From, Content-Type…) is kept.
     """
     if raw.startswith(_BOM):
         raw = raw[len(_BOM) :]
@@ -60,31 +65,35 @@ def _repair_header_block(raw: bytes) -> bytes:
         return raw
     valid = [bool(_HEADER_LINE.match(line)) for line in lines]
     last_valid = max(index for index, ok in enumerate(valid) if ok)
-    if all(valid[: last_valid + 1]):
+    starts = [
+        index
+        for index, (line, ok) in enumerate(zip(lines, valid, strict=True))
+        if ok and line[:1] not in (b" ", b"\t")
+    ]
+    if all(valid[: last_valid + 1]) and len(starts) <= MAX_HEADER_FIELDS:
         return raw
     repaired = [
         line if ok or index > last_valid else b" " + line
         for index, (line, ok) in enumerate(zip(lines, valid, strict=True))
     ]
+    if len(starts) > MAX_HEADER_FIELDS:
+        context.flag("truncated-headers")
+        repaired = _first_fields(repaired, starts)
     return b"\n".join(repaired) + raw[end:]
 
 
-def _parse_structure(raw: bytes, context: HeaderContext) -> tuple[Message | None, bool]:
-    """The parsed message and whether its body can be walked."""
-    for policy in (email_policy.default, email_policy.compat32):
-        try:
-            return BytesParser(policy=policy).parsebytes(raw), True
-        except RecursionError:
-            context.flag("too-deep")
-            break
-        except Exception:  # next policy, then headers only
+def _first_fields(lines: list[bytes], starts: list[int]) -> list[bytes]:
+    """The first ``MAX_HEADER_FIELDS`` fields, then the first of each read name."""
+    kept = lines[: starts[MAX_HEADER_FIELDS]]
+    seen: set[bytes] = set()
+    bounds = [*starts[MAX_HEADER_FIELDS:], len(lines)]
+    for start, stop in itertools.pairwise(bounds):
+        name = lines[start].split(b":", 1)[0].strip().lower()
+        if name in seen or not (name in _READ_HEADERS or name.startswith(b"content-")):
             continue
-    for policy in (email_policy.default, email_policy.compat32):
-        try:
-            return BytesParser(policy=policy).parsebytes(raw, headersonly=True), False
-        except Exception:  # the raw bytes are archived anyway
-            continue
-    return None, False
+        seen.add(name)
+        kept += lines[start:stop]
+    return kept
 
 
 def _unparseable(problems: list[str]) -> ParsedMessage:
@@ -119,6 +128,9 @@ _SINGLE_HEADERS = (
     "date",
 )
 _LIST_HEADERS = ("to", "cc", "reply-to")
+_READ_HEADERS = frozenset(
+    name.encode() for name in (*_SINGLE_HEADERS, *_LIST_HEADERS, "mime-version")
+)
 
 
 def parse_message(raw: bytes) -> ParsedMessage:
@@ -137,7 +149,7 @@ def _parse(raw: bytes) -> ParsedMessage:
     hint_match = _CHARSET_HINT.search(raw, 0, 64 * 1024)
     hint = hint_match.group(1).decode("ascii") if hint_match else None
     context = HeaderContext(hint)
-    message, walkable = _parse_structure(_repair_header_block(raw), context)
+    message, walkable = parse_structure(_prepare(raw, context), context)
     if message is None:
         return _unparseable(["unparseable"])
     raw_headers = list(message.raw_items())

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from html.parser import HTMLParser
+import html
+from collections.abc import Iterator
+
+from .markup import Kind, attributes, tokens
 
 # Converting more HTML than this to search text buys nothing but time.
 MAX_HTML_FOR_TEXT = 4 * 1024 * 1024
@@ -45,6 +48,8 @@ _BLOCK_TAGS = frozenset(
 )
 _CELL_TAGS = frozenset({"td", "th"})
 _INVISIBLE_TAGS = frozenset({"script", "style", "head", "title", "template"})
+# Content that is not markup: the elements a browser reads as raw text.
+_RAW_TEXT = frozenset({"script", "style"})
 
 
 def normalise_newlines(text: str) -> str:
@@ -52,76 +57,67 @@ def normalise_newlines(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
 
 
-class _TextExtractor(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.chunks: list[str] = []
-        self._hidden = 0
-        self._preformatted = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in _INVISIBLE_TAGS:
-            self._hidden += 1
-        elif tag == "pre":
-            self._preformatted += 1
-            self.chunks.append("\n")
-        elif tag in _BLOCK_TAGS:
-            self.chunks.append("\n")
-        elif tag in _CELL_TAGS:
-            self.chunks.append("\t")
-        elif tag == "img":
-            alt = dict(attrs).get("alt")
-            if alt and not self._hidden:
-                self.chunks.append(f" {alt} ")
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in _INVISIBLE_TAGS:
-            return
-        self.handle_starttag(tag, attrs)
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in _INVISIBLE_TAGS:
-            self._hidden = max(0, self._hidden - 1)
-        elif tag == "pre":
-            self._preformatted = max(0, self._preformatted - 1)
-            self.chunks.append("\n")
-        elif tag in _BLOCK_TAGS:
-            self.chunks.append("\n")
-
-    def handle_data(self, data: str) -> None:
-        if self._hidden:
-            return
-        if self._preformatted:
-            self.chunks.append(data)
-        else:
-            # Source line breaks in HTML are just spaces; edges still separate words.
-            collapsed = " ".join(data.split())
-            if data[:1].isspace():
-                collapsed = " " + collapsed
-            if data[-1:].isspace() and collapsed != " ":
-                collapsed += " "
-            self.chunks.append(collapsed or " ")
+def _collapsed(data: str) -> str:
+    # Source line breaks in HTML are just spaces; edges still separate words.
+    collapsed = " ".join(data.split())
+    if data[:1].isspace():
+        collapsed = " " + collapsed
+    if data[-1:].isspace() and collapsed != " ":
+        collapsed += " "
+    return collapsed or " "
 
 
-def html_to_text(html: str) -> str:
+def _text_chunks(markup: str) -> Iterator[str]:
+    hidden = 0
+    preformatted = 0
+    for token in tokens(markup, raw_text=_RAW_TEXT):
+        kind = token.kind
+        if kind is Kind.TEXT:
+            if hidden:
+                continue
+            data = html.unescape(token.source)
+            yield data if preformatted else _collapsed(data)
+        elif kind is Kind.START:
+            # A tag cut off by the end of the input is no tag at all.
+            if not token.complete:
+                continue
+            tag = token.name
+            if tag in _INVISIBLE_TAGS:
+                if not token.self_closing or tag in _RAW_TEXT:
+                    hidden += 1
+            elif tag == "pre":
+                preformatted += 1
+                yield "\n"
+            elif tag in _BLOCK_TAGS:
+                yield "\n"
+            elif tag in _CELL_TAGS:
+                yield "\t"
+            elif tag == "img" and not hidden:
+                alt = dict(attributes(token.attributes_source)).get("alt")
+                if alt:
+                    yield f" {alt} "
+        elif kind is Kind.END:
+            tag = token.name
+            if tag in _INVISIBLE_TAGS:
+                hidden = max(0, hidden - 1)
+            elif tag == "pre":
+                preformatted = max(0, preformatted - 1)
+                yield "\n"
+            elif tag in _BLOCK_TAGS:
+                yield "\n"
+
+
+def html_to_text(html_text: str) -> str:
     """Visible text of an HTML body: tags dropped, blocks on their own lines.
 
-    Uses the standard library's tolerant HTML tokenizer, so broken markup still
-    yields its text. Script, style and head content is left out. Pure function.
+    Broken markup still yields its text. Script, style and head content is
+    left out. Only the first ``MAX_HTML_FOR_TEXT`` characters are read. Pure
+    function, linear in the length of what it reads (see :mod:`.markup`).
     """
-    if not html:
+    if not html_text:
         return ""
-    extractor = _TextExtractor()
-    try:
-        extractor.feed(html[:MAX_HTML_FOR_TEXT])
-        extractor.close()
-    except (AssertionError, ValueError, IndexError):
-        # The tokenizer gave up part-way; what it read so far is still text.
-        pass
-    lines = [
-        " ".join(line.split())
-        for line in normalise_newlines("".join(extractor.chunks)).split("\n")
-    ]
+    joined = "".join(_text_chunks(html_text[:MAX_HTML_FOR_TEXT]))
+    lines = [" ".join(line.split()) for line in normalise_newlines(joined).split("\n")]
     output: list[str] = []
     for line in lines:
         if line or (output and output[-1]):

@@ -20,6 +20,9 @@ _COPY_BUDGET_FACTOR = 256
 _COPY_BUDGET_FLOOR = 64 * 1024 * 1024
 _OBJECT_HEADER = 12
 _SIGNATURE_LENGTH = 6
+# Names of files past this many in one stream are not given to charset
+# detection (a millisecond or more each) when their codepage fails.
+_NAME_DETECTIONS = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,10 +80,12 @@ def expand(data: bytes) -> TnefContents | None:
             html_body=parsed.htmlbody,
             codepage=parsed.codepage,
         )
-        for attachment in parsed.attachments:
+        for index, attachment in enumerate(parsed.attachments):
             contents.files.append(
                 TnefFile(
-                    name=_attachment_name(attachment, parsed.codepage),
+                    name=_attachment_name(
+                        attachment, parsed.codepage, detect=index < _NAME_DETECTIONS
+                    ),
                     content=bytes(attachment.data or b""),
                     is_embedded_message=hasattr(attachment, "embed"),
                 )
@@ -91,7 +96,7 @@ def expand(data: bytes) -> TnefContents | None:
     return contents
 
 
-def _attachment_name(attachment: object, codepage: str | None) -> str:
+def _attachment_name(attachment: object, codepage: str | None, *, detect: bool) -> str:
     for reader in ("long_filename", "name"):
         try:
             value = getattr(attachment, reader)
@@ -100,7 +105,7 @@ def _attachment_name(attachment: object, codepage: str | None) -> str:
         except (UnicodeDecodeError, AttributeError, IndexError, ValueError):
             continue
         if isinstance(value, bytes):
-            value = decode_text(value.rstrip(b"\x00"), codepage).text
+            value = decode_text(value.rstrip(b"\x00"), codepage, detect=detect).text
         if isinstance(value, str) and value.strip("\x00 "):
             return value.strip("\x00 ")
     return ""

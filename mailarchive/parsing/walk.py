@@ -12,12 +12,13 @@ from __future__ import annotations
 import hashlib
 import mimetypes
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from email import policy as email_policy
 from email.generator import BytesGenerator
 from email.message import Message
-from html.parser import HTMLParser
 from io import BytesIO
+from urllib.parse import unquote
 
 from . import tnef
 from .headers import (
@@ -34,6 +35,7 @@ from .locations import (
     related_base,
     resolve_location,
 )
+from .markup import Kind, attributes, tokens
 from .results import ParsedAttachment
 from .text import html_to_text, normalise_newlines
 
@@ -42,6 +44,8 @@ MAX_PARTS = 5000
 
 _MESSAGE_TYPES = frozenset({"message/rfc822", "message/global", "message/news"})
 _META_CHARSET = re.compile(rb"<meta[^>]+charset\s*=\s*[\"']?([A-Za-z0-9_.:+-]+)", re.I)
+# A cid: URL in an attribute or in CSS ends at a quote, space, bracket or ">".
+_CID_URL = re.compile(r"cid:([^\s\"'<>()]+)", re.IGNORECASE)
 _EXTENSIONS = {
     "message/rfc822": ".eml",
     "message/global": ".eml",
@@ -211,7 +215,7 @@ class Walker:
         for _ in range(MAX_DEPTH):
             raw = _header_map(part).get("content-type")
             content_type, params, _valid = decode_content_type(
-                raw, part.get_default_type(), HeaderContext()
+                raw, part.get_default_type(), self.context.quiet()
             )
             payload = part.get_payload()
             if not content_type.startswith("multipart/") or not isinstance(
@@ -235,7 +239,7 @@ class Walker:
             for child in children:
                 if (
                     decode_content_id(
-                        _header_map(child).get("content-id"), HeaderContext()
+                        _header_map(child).get("content-id"), self.context.quiet()
                     )
                     == start
                 ):
@@ -254,13 +258,20 @@ class Walker:
         filename: str,
         where: Placement,
     ) -> None:
-        content = b"".join(self._flatten(message) for message in payload)
+        # Only attachments need the bytes: inside an attached message nothing
+        # is collected, and serializing every level again would cost the
+        # depth times the size.
+        content = (
+            b"".join(self._flatten(message) for message in payload)
+            if where.collect
+            else b""
+        )
         if content_type in _MESSAGE_TYPES and len(payload) == 1:
             inner = payload[0]
             raw_subject = next(
                 (v for n, v in inner.raw_items() if n.strip().lower() == "subject"), ""
             )
-            subject = decode_unstructured(raw_subject, HeaderContext())
+            subject = decode_unstructured(raw_subject, self.context.quiet())
             if not filename and subject:
                 filename = f"{subject}.eml"
             if where.collect:
@@ -447,13 +458,13 @@ class Walker:
         """
         text = "\n".join(self.body.text)
         html = "\n".join(self.body.html)
-        lowered = html.lower()
+        by_content_id = _content_id_references(html)
         by_location = _located_references(html, self.attachments)
         attachments = [
             replace(item, inline=True)
             if not item.inline
             and (
-                (item.content_id and f"cid:{item.content_id.lower()}" in lowered)
+                (item.content_id and item.content_id.lower() in by_content_id)
                 or index in by_location
             )
             else item
@@ -462,17 +473,34 @@ class Walker:
         return text, html, attachments, "\n\n".join(t for t in self.embedded if t)
 
 
-class _ImageSources(HTMLParser):
-    """Collects the values of ``src`` and ``background`` attributes."""
+def _content_id_references(html: str) -> set[str]:
+    """The Content-IDs that ``cid:`` URLs in the HTML name, lower-cased.
 
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.sources: list[str] = []
+    One pass over the HTML, however many parts there are; each URL counts as
+    written and percent-decoded without its angle brackets.
+    """
+    found: set[str] = set()
+    for match in _CID_URL.finditer(html):
+        reference = match.group(1).lower()
+        found.add(reference)
+        found.add(unquote(reference).strip("<>"))
+    return found
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        for name, value in attrs:
-            if name in ("src", "background") and value:
-                self.sources.append(value)
+
+def _image_sources(html: str) -> Iterator[str]:
+    """The values of ``src`` and ``background`` attributes, in document order."""
+    for token in tokens(html):
+        if (
+            token.kind is Kind.START
+            and token.complete
+            and (
+                "src" in token.attributes_source.lower()
+                or "background" in token.attributes_source.lower()
+            )
+        ):
+            for name, value in attributes(token.attributes_source):
+                if name in ("src", "background") and value:
+                    yield value
 
 
 def _located_references(html: str, attachments: list[ParsedAttachment]) -> set[int]:
@@ -483,13 +511,11 @@ def _located_references(html: str, attachments: list[ParsedAttachment]) -> set[i
             index.add(item.content_location, item.content_base, position)
     if not index or not html:
         return set()
-    collector = _ImageSources()
-    try:
-        collector.feed(html)
-        collector.close()
-    except Exception:  # the sources read so far still count; the body is kept
-        pass
     # Distinct sources only, and no more than a message may have parts.
-    sources = list(dict.fromkeys(collector.sources))[:MAX_PARTS]
+    sources: dict[str, None] = {}
+    for source in _image_sources(html):
+        sources.setdefault(source, None)
+        if len(sources) >= MAX_PARTS:
+            break
     found = (index.find(source) for source in sources)
     return {position for position in found if position is not None}
