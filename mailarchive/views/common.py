@@ -62,7 +62,9 @@ def file_headers(response: HttpResponse, *, filename: str, disposition: str) -> 
     """Mark ``response`` as a file: never sniffed, never scripted, named.
 
     The name is given twice: plain ASCII for old clients and RFC 5987
-    ``filename*`` in UTF-8 for everyone else.
+    ``filename*`` in UTF-8 for everyone else. Whatever the name holds (line
+    breaks, quotes, controls, lone surrogates), the header stays one line of
+    printable ASCII.
     """
     fallback = (
         "".join(
@@ -72,7 +74,7 @@ def file_headers(response: HttpResponse, *, filename: str, disposition: str) -> 
     )
     response["Content-Disposition"] = (
         f'{disposition}; filename="{fallback}"; '
-        f"filename*=UTF-8''{quote(filename, safe='')}"
+        f"filename*=UTF-8''{quote(filename, safe='', errors='replace')}"
     )
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = FILE_POLICY

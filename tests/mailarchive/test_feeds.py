@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from xml.etree import ElementTree
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from mailarchive.models import FeedToken
+from mailarchive import feeds
+from mailarchive.models import FeedToken, Message
 from mailarchive.services import (
     feed_token_regenerate,
     feed_token_revoke,
@@ -138,3 +142,46 @@ def test_feed_token_page_shows_regenerates_and_revokes(actors, feed_mail):
     assert FeedToken.objects.get(user=actors.viewer).token != token
     client.post(page, {"action": "revoke"})
     assert not FeedToken.objects.filter(user=actors.viewer).exists()
+
+
+# A body column selected as it is, rather than inside a function such as
+# LEFT(…) or ts_rank(…) that the database evaluates.
+WHOLE_BODY = re.compile(
+    r'(?:SELECT |, )"mailarchive_message"\.'
+    r'"(?:text_body|html_body|search_text|search_vector)"(?=,|$)'
+)
+
+
+def assert_bodies_not_selected(sql: str) -> None:
+    """The select list of ``sql`` hands no body column whole to Python."""
+    selected = sql.split(" FROM ", 1)[0]
+    assert not WHOLE_BODY.search(selected), sql[:2000]
+
+
+@pytest.mark.django_db
+def test_feed_reads_only_the_start_of_each_body(actors, monkeypatch):
+    """GIVEN messages with bodies of several megabytes WHEN the feed is drawn
+    THEN its query selects no body column whole, and no more than
+    SUMMARY_SOURCE_CHARS of any body reaches Python."""
+    huge = "We launch on Monday. " + "word " * 1_000_000
+    for n in range(3):
+        message = ingest(actors.space, raw_message(subject=f"Big {n}", msgid=f"b{n}@x"))
+        Message.objects.filter(pk=message.pk).update(text_body=huge, html_body=huge)
+    seen: list[int] = []
+    real_excerpt = feeds.excerpt
+
+    def measured(text: str, length: int = 200) -> str:
+        seen.append(len(text))
+        return real_excerpt(text, length)
+
+    monkeypatch.setattr(feeds, "excerpt", measured)
+    client = client_for(actors, "viewer")
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(session_feed())
+    assert response.status_code == 200
+    assert [e["summary"] for e in entries(response)][0].startswith("We launch")
+    assert seen and max(seen) <= feeds.SUMMARY_SOURCE_CHARS
+    message_queries = [q["sql"] for q in queries if "mailarchive_message" in q["sql"]]
+    assert message_queries
+    for sql in message_queries:
+        assert_bodies_not_selected(sql)
