@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import zoneinfo
 from collections.abc import Callable
+from datetime import datetime, timedelta, tzinfo
 
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
@@ -11,12 +12,57 @@ from django.utils import timezone
 TIME_ZONE_COOKIE = "mailarchive_tz"
 
 
-def time_zone_from_name(name: str) -> zoneinfo.ZoneInfo | None:
+class CalendarSafeZone(tzinfo):
+    """A time zone in which the first and last instants of the calendar show.
+
+    A message may be dated 9999-12-31 23:00 UTC (its Date header says so);
+    shown in UTC+14 it would fall in the year 10000, which Python cannot
+    represent, and every page listing it would fail. Such an instant shows as
+    the calendar's last (or first) moment instead. Everything else is the
+    wrapped zone's.
+    """
+
+    def __init__(self, zone: tzinfo) -> None:
+        self.zone = zone
+
+    def utcoffset(self, dt: datetime | None) -> timedelta | None:
+        return self.zone.utcoffset(dt)
+
+    def dst(self, dt: datetime | None) -> timedelta | None:
+        return self.zone.dst(dt)
+
+    def tzname(self, dt: datetime | None) -> str | None:
+        return self.zone.tzname(dt)
+
+    def fromutc(self, dt: datetime) -> datetime:
+        try:
+            local = self.zone.fromutc(dt.replace(tzinfo=self.zone))
+        except OverflowError:
+            edge = datetime.max if dt.year > datetime.max.year // 2 else datetime.min
+            return edge.replace(tzinfo=self)
+        return local.replace(tzinfo=self)
+
+    def __str__(self) -> str:
+        # Django names the active zone by str() (database time zone
+        # conversions, the time zone form): the IANA key.
+        return str(self.zone)
+
+    def __repr__(self) -> str:
+        return f"CalendarSafeZone({self.zone!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, CalendarSafeZone) and other.zone == self.zone
+
+    def __hash__(self) -> int:
+        return hash(self.zone)
+
+
+def time_zone_from_name(name: str) -> CalendarSafeZone | None:
     """The zone called ``name``, or None when there is no such IANA zone."""
     if not name or len(name) > 64 or name in ("localtime", "Factory"):
         return None
     try:
-        return zoneinfo.ZoneInfo(name)
+        return CalendarSafeZone(zoneinfo.ZoneInfo(name))
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         return None
 
@@ -34,9 +80,8 @@ class TimeZoneMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         zone = time_zone_from_name(request.COOKIES.get(TIME_ZONE_COOKIE, ""))
         if zone is None:
-            timezone.deactivate()
-        else:
-            timezone.activate(zone)
+            zone = CalendarSafeZone(timezone.get_default_timezone())
+        timezone.activate(zone)
         try:
             return self.get_response(request)
         finally:
