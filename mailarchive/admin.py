@@ -11,6 +11,7 @@ from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import EmptyResultSet
 from django.db.models import QuerySet
+from django.db.models.constants import LOOKUP_SEP
 from django.http import HttpRequest
 
 from .models import Attachment, FeedToken, Message, Thread
@@ -108,12 +109,22 @@ class ThreadAdmin(ReadOnlyAdmin):
 
 @admin.register(FeedToken)
 class FeedTokenAdmin(ArchiveModelAdmin):
-    """Site admins may revoke a token (delete it); tokens are never shown."""
+    """Site admins may revoke a token (delete it); tokens are never shown.
+
+    Only digests are stored, and they are neither shown nor searched nor
+    filtered on: a changelist filter such as ``?token_hash__startswith=``
+    would otherwise answer, one character at a time, what the digest is.
+    """
 
     list_display = ("user", "created_at")
     search_fields = ("user__username",)
     fields = ("user", "created_at")
     readonly_fields = ("user", "created_at")
+
+    def lookup_allowed(self, lookup: str, value: str, request: HttpRequest) -> bool:
+        if lookup.split(LOOKUP_SEP, 1)[0] == "token_hash":
+            return False
+        return super().lookup_allowed(lookup, value, request)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -25,7 +25,8 @@ from spaces.decorators import space_required
 from spaces.models import Level, Space
 from spaces.selectors import space_get_for
 
-from .models import FeedToken, Message
+from .models import Message
+from .selectors import feed_token_owner
 from .textrender import excerpt
 
 FEED_ITEMS = 50
@@ -165,11 +166,7 @@ def feed_for_token(request: HttpRequest, key: str, token: str) -> HttpResponse:
     A revoked token, an inactive user or a space the user may no longer view
     all look the same, so a leaked URL tells nothing.
     """
-    owner = (
-        FeedToken.objects.filter(token=token, user__is_active=True)
-        .select_related("user")
-        .first()
-    )
+    owner = feed_token_owner(token)
     if owner is None:
         raise Http404(_("No such feed."))
     try:

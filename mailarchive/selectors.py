@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ from django.utils import timezone
 
 from spaces.models import Space
 
-from .models import Attachment, Message, Thread
+from .models import Attachment, FeedToken, Message, Thread
 from .threading import ThreadInput, ThreadNode, flatten, thread_messages
 
 PAGE_SIZES = (25, 50, 100, 200)
@@ -508,3 +509,22 @@ def trash_count(space: Space) -> int:
 
 def live_count(space: Space) -> int:
     return messages_live(space).count()
+
+
+def feed_token_digest(token: str) -> str:
+    """The SHA-256 hex digest under which a feed token is stored. Pure."""
+    return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
+
+
+def feed_token_owner(token: str) -> FeedToken | None:
+    """The active user's token row for the feed token ``token``, or None.
+
+    Looked up by digest: what arrives in the URL never reaches the database.
+    """
+    return (
+        FeedToken.objects.filter(
+            token_hash=feed_token_digest(token), user__is_active=True
+        )
+        .select_related("user")
+        .first()
+    )

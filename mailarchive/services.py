@@ -41,6 +41,7 @@ from .parsing import (
     content_digest,
     parse_message,
 )
+from .selectors import feed_token_digest
 from .storage import blob_put
 from .threading import normalize_subject
 
@@ -566,17 +567,27 @@ def orphan_blobs_collect(*, now: datetime | None = None) -> int:
         OrphanBlob.objects.filter(pk__in=[pk for pk, _name in batch]).delete()
 
 
+@dataclass(frozen=True)
+class NewFeedToken:
+    """A feed token just made: the only time its plain text is known."""
+
+    token: str
+    record: FeedToken
+
+
 @transaction.atomic(durable=True)
-def feed_token_regenerate(*, user: AbstractBaseUser) -> FeedToken:
+def feed_token_regenerate(*, user: AbstractBaseUser) -> NewFeedToken:
     """Give ``user`` a new feed token, revoking the old one and its URLs.
 
-    Every call makes a new token; audit-logged.
+    Stores only the token's digest; the plain token is returned, to be shown
+    once. Every call makes a new token; audit-logged.
     """
-    token, _created = FeedToken.objects.update_or_create(
-        user=user, defaults={"token": secrets.token_urlsafe(32)}
+    token = secrets.token_urlsafe(32)
+    record, _created = FeedToken.objects.update_or_create(
+        user=user, defaults={"token_hash": feed_token_digest(token)}
     )
     audit_record(actor=user, action="feed.token.regenerate", target=str(user.pk))
-    return token
+    return NewFeedToken(token=token, record=record)
 
 
 @transaction.atomic(durable=True)
