@@ -218,6 +218,21 @@ MAILARCHIVE_MAX_MESSAGE_BYTES = env.int(
 )
 MAILARCHIVE_MAIL_TIMEOUT = env.float("MAILARCHIVE_MAIL_TIMEOUT", default=60.0)
 MAILARCHIVE_IMPORT_DIR = env.str("MAILARCHIVE_IMPORT_DIR", default="")
+MAILARCHIVE_MAX_UPLOAD_BYTES = env.int(
+    "MAILARCHIVE_MAX_UPLOAD_BYTES", default=2 * 1024 * 1024 * 1024
+)
+MAILARCHIVE_UPLOAD_RETENTION_DAYS = env.int(
+    "MAILARCHIVE_UPLOAD_RETENTION_DAYS", default=7
+)
+# Uploads stream to files next to where imports keep them (the same file
+# system, so accepting one is a rename), and are stopped at the limit above.
+FILE_UPLOAD_TEMP_DIR = DATA_DIR / "upload-tmp"
+FILE_UPLOAD_TEMP_DIR.mkdir(parents=True, exist_ok=True)
+FILE_UPLOAD_HANDLERS = [
+    "mailarchive.uploads.UploadLimitHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 SSL_CERT_FILE = env.str("SSL_CERT_FILE", default="")
 
 LOGGING = {
@@ -243,6 +258,11 @@ CELERY_BEAT_SCHEDULE = {
     },
     "collect-orphaned-stored-objects": {
         "task": "mailarchive.tasks.orphan_blobs_collect_task",
+        "schedule": 3600,
+        "options": {"expires": 3000},
+    },
+    "sweep-import-uploads": {
+        "task": "mailarchive.tasks.import_uploads_sweep_task",
         "schedule": 3600,
         "options": {"expires": 3000},
     },

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from celery import shared_task
 
-from .imports import import_summary, mbox_import_run
+from .imports import import_summary, import_uploads_sweep, mbox_import_run
 from .services import orphan_blobs_collect
 
 # An import of a file of many gigabytes may take hours; the job commits as it
@@ -34,3 +34,9 @@ def mbox_import_task(import_id: int) -> str:
 def orphan_blobs_collect_task() -> str:
     """Delete the stored objects purges left behind, past their grace period."""
     return f"deleted {orphan_blobs_collect()} orphaned stored objects"
+
+
+@shared_task(name="mailarchive.tasks.import_uploads_sweep_task")
+def import_uploads_sweep_task() -> str:
+    """Delete uploaded files that no import will read again."""
+    return f"removed {import_uploads_sweep()} uploaded files"
