@@ -8,6 +8,8 @@ The README documents every variable.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -20,9 +22,30 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
 
+# The data dir holds mail, the secret key and the database: everything this
+# process creates is its user's alone (files 0600, directories 0700). Every
+# process (web, worker, beat, commands) loads these settings before it
+# touches the data dir.
+PRIVATE_FILE = 0o600
+PRIVATE_DIR = 0o700
+os.umask(0o077)
+
+
+def _private(path: Path, mode: int) -> None:
+    """Make an existing ``path`` private, which an earlier version left open."""
+    # Not ours to change (a mount owned by another user): leave it as it is.
+    with contextlib.suppress(FileNotFoundError, PermissionError):
+        path.chmod(mode)
+
+
+def _private_dir(path: Path) -> Path:
+    path.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+    _private(path, PRIVATE_DIR)
+    return path
+
+
 DATA_DIR = Path(env.str("MAILARCHIVE_DATA_DIR", default=str(BASE_DIR / "var")))
-DATA_DIR = DATA_DIR.expanduser().resolve()
-DATA_DIR.mkdir(parents=True, exist_ok=True)
+DATA_DIR = _private_dir(DATA_DIR.expanduser().resolve())
 
 
 def _secret_key() -> str:
@@ -31,9 +54,15 @@ def _secret_key() -> str:
     if explicit:
         return explicit
     key_file = DATA_DIR / "secret_key"
-    if not key_file.exists():
-        key_file.touch(mode=0o600)
-        key_file.write_text(secrets.token_urlsafe(50))
+    try:
+        # Created private and exclusive: never readable by others, not even
+        # for the moment before the key is written.
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
+    except FileExistsError:
+        _private(key_file, PRIVATE_FILE)
+    else:
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(50))
     key = key_file.read_text().strip()
     if len(key) < 40:
         raise ImproperlyConfigured(
@@ -122,6 +151,8 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        _private(Path(f"{DATABASES['default']['NAME']}{suffix}"), PRIVATE_FILE)
     # WAL lets the web process read while a worker writes; synchronous=FULL makes
     # a commit durable before the poller deletes the message from the server.
     DATABASES["default"]["OPTIONS"] = {
@@ -172,6 +203,8 @@ STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 
+FILE_UPLOAD_PERMISSIONS = PRIVATE_FILE
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = PRIVATE_DIR
 STORAGES = {
     "default": {
         "BACKEND": "mailarchive.storage.DurableFileSystemStorage",
@@ -187,8 +220,9 @@ WHITENOISE_USE_FINDERS = True
 _broker_dir = DATA_DIR / "broker"
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
 if CELERY_BROKER_URL == "filesystem://":
+    _private_dir(_broker_dir)
     for sub in ("queue", "processed", "control"):
-        (_broker_dir / sub).mkdir(parents=True, exist_ok=True)
+        _private_dir(_broker_dir / sub)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
@@ -227,8 +261,7 @@ MAILARCHIVE_UPLOAD_RETENTION_DAYS = env.int(
 )
 # Uploads stream to files next to where imports keep them (the same file
 # system, so accepting one is a rename), and are stopped at the limit above.
-FILE_UPLOAD_TEMP_DIR = DATA_DIR / "upload-tmp"
-FILE_UPLOAD_TEMP_DIR.mkdir(parents=True, exist_ok=True)
+FILE_UPLOAD_TEMP_DIR = _private_dir(DATA_DIR / "upload-tmp")
 FILE_UPLOAD_HANDLERS = [
     "mailarchive.uploads.UploadLimitHandler",
     "django.core.files.uploadhandler.MemoryFileUploadHandler",

@@ -7,6 +7,7 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.files.move import file_move_safe
@@ -101,6 +102,8 @@ def import_upload_accept(
             with target.open("wb") as out:
                 for chunk in upload.chunks():
                     out.write(chunk)
+        # Mail is private, whichever way the file arrived.
+        target.chmod(settings.FILE_UPLOAD_PERMISSIONS)
         with target.open("rb") as written:
             os.fsync(written.fileno())
         name = Path(upload.name or "upload").name
