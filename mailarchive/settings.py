@@ -18,17 +18,15 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
+from mailarchive.privacy import PRIVATE_DIR, PRIVATE_FILE
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
 
-# The data dir holds mail, the secret key and the database: everything this
-# process creates is its user's alone (files 0600, directories 0700). Every
-# process (web, worker, beat, commands) loads these settings before it
-# touches the data dir.
-PRIVATE_FILE = 0o600
-PRIVATE_DIR = 0o700
-os.umask(0o077)
+# The data dir holds mail, the secret key and the database: it and what the
+# archive puts in it are its user's alone (see mailarchive.privacy, whose
+# umask the entry points set).
 
 
 def _private(path: Path, mode: int) -> None:

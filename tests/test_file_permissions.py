@@ -11,6 +11,7 @@ import os
 import stat
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -28,27 +29,30 @@ def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
-def start_a_process(data_dir: Path) -> None:
-    """Load the settings in a new process, as every command and server does,
-    with the defaults of one machine (SQLite, the file broker, a generated key)
-    and the database opened."""
+def process_env(data_dir: Path) -> dict[str, str]:
+    """The environment of one machine's defaults: SQLite, the file broker, a
+    generated key, all under ``data_dir``."""
     env = {
         key: value
         for key, value in os.environ.items()
         if not key.startswith(("DJANGO_", "DATABASE_", "CELERY_", "MAILARCHIVE_"))
     }
-    env |= {"MAILARCHIVE_DATA_DIR": str(data_dir), "MAILARCHIVE_HTTPS": "off"}
+    return env | {"MAILARCHIVE_DATA_DIR": str(data_dir), "MAILARCHIVE_HTTPS": "off"}
+
+
+def start_a_process(data_dir: Path) -> None:
+    """Start ``manage.py`` as every command does, and open the database."""
     code = (
-        "import django; django.setup();"
-        "from django.db import connection; connection.ensure_connection();"
+        "from django.db import connection; "
         "connection.cursor().execute('create table if not exists t (x int)')"
     )
     subprocess.run(
-        [sys.executable, "-c", code],
+        [sys.executable, "manage.py", "shell", "-c", code],
         cwd=ROOT,
-        env={**env, "DJANGO_SETTINGS_MODULE": "mailarchive.settings"},
+        env=process_env(data_dir),
         check=True,
         timeout=120,
+        capture_output=True,
     )
 
 
@@ -101,11 +105,60 @@ def test_uploaded_files_are_private(actors, settings, in_memory):
     assert mode(upload_dir()) == 0o700
 
 
-def test_the_process_creates_private_files(tmp_path):
-    """The umask the settings set: whatever a library creates is private."""
-    created = tmp_path / "made-by-a-library"
-    created.write_text("x")
-    folder = tmp_path / "folder"
-    folder.mkdir()
-    assert mode(created) == 0o600
-    assert mode(folder) == 0o700
+ENTRY_POINTS = {
+    "manage.py": ["manage.py", "shell", "-c", "{write}"],
+    "wsgi": ["-c", "import mailarchive.wsgi; {write}"],
+    "asgi": ["-c", "import mailarchive.asgi; {write}"],
+    "celery-worker": [
+        "-c",
+        "from mailarchive.celery import app; from celery import signals; "
+        "signals.worker_init.send(sender=None); {write}",
+    ],
+    "celery-beat": [
+        "-c",
+        "from mailarchive.celery import app; from celery import signals; "
+        "signals.beat_init.send(sender=None); {write}",
+    ],
+}
+
+
+@pytest.mark.parametrize("entry", list(ENTRY_POINTS))
+def test_every_entry_point_creates_private_files(tmp_path, entry):
+    """GIVEN each way the archive starts WHEN the process (or a library in it)
+    creates a file and a directory THEN they are 0600 and 0700."""
+    made = tmp_path / "made"
+    write = (
+        f"import pathlib; p = pathlib.Path({str(made)!r}); p.mkdir(); "
+        "(p / 'file').write_text('x')"
+    )
+    command = [sys.executable] + [
+        part.replace("{write}", write) for part in ENTRY_POINTS[entry]
+    ]
+    subprocess.run(
+        command,
+        cwd=ROOT,
+        env=process_env(tmp_path / "var"),
+        check=True,
+        timeout=120,
+        capture_output=True,
+    )
+    assert mode(made) == 0o700
+    assert mode(made / "file") == 0o600
+
+
+def test_importing_the_package_leaves_the_umask_alone():
+    """Tests and tools that import the archive keep their own umask."""
+    code = (
+        "import os; os.umask(0o022); import mailarchive.celery, mailarchive.settings; "
+        "print(oct(os.umask(0o022)))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={**process_env(Path(tempfile.mkdtemp())), "DJANGO_SETTINGS_MODULE": ""},
+        check=True,
+        timeout=120,
+        capture_output=True,
+        text=True,
+    )
+    assert result.stdout.strip() == "0o22"
