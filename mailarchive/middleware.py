@@ -3,11 +3,14 @@ Content-Security-Policy, and the client's scheme behind a trusted proxy."""
 
 from __future__ import annotations
 
+import ipaddress
 import zoneinfo
 from collections.abc import Callable
 from datetime import datetime, timedelta, tzinfo
+from functools import cache
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
@@ -123,3 +126,67 @@ class ContentSecurityPolicyMiddleware:
             return response
         response.headers.setdefault("Content-Security-Policy", DEFAULT_POLICY)
         return response
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@cache
+def trusted_proxy_networks(entries: tuple[str, ...]) -> tuple[Network, ...]:
+    """``MAILARCHIVE_TRUSTED_PROXIES`` as networks; a bad entry is an error."""
+    networks = []
+    for entry in entries:
+        try:
+            networks.append(ipaddress.ip_network(entry.strip(), strict=False))
+        except ValueError as e:
+            raise ImproperlyConfigured(
+                f"MAILARCHIVE_TRUSTED_PROXIES: {entry!r} is no IP address or "
+                "network; give addresses or CIDRs separated by commas, e.g. "
+                "127.0.0.1,10.0.0.0/8"
+            ) from e
+    return tuple(networks)
+
+
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(text.strip())
+    except ValueError:
+        return None
+
+
+class TrustedProxyMiddleware:
+    """Believe X-Forwarded-Proto and X-Forwarded-For only from a trusted proxy.
+
+    A request whose peer (REMOTE_ADDR) is in ``MAILARCHIVE_TRUSTED_PROXIES``
+    is taken to be HTTPS when the proxy says so, and to come from the nearest
+    address of X-Forwarded-For that is not itself a trusted proxy (the one
+    login throttling counts). From anyone else both headers are dropped: a
+    client talking to the server directly could claim anything in them.
+    Must come first, before anything asks whether the request is secure.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+        trusted_proxy_networks(tuple(settings.MAILARCHIVE_TRUSTED_PROXIES))
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        meta = request.META
+        proto = meta.pop("HTTP_X_FORWARDED_PROTO", "")
+        chain = meta.pop("HTTP_X_FORWARDED_FOR", "")
+        networks = trusted_proxy_networks(tuple(settings.MAILARCHIVE_TRUSTED_PROXIES))
+
+        def trusted(text: str) -> bool:
+            address = _address(text)
+            return address is not None and any(address in n for n in networks)
+
+        if networks and trusted(meta.get("REMOTE_ADDR", "")):
+            # The last value is the one the nearest proxy set.
+            scheme = proto.split(",")[-1].strip().lower()
+            if scheme in ("http", "https"):
+                meta["wsgi.url_scheme"] = scheme
+            hops = [hop.strip() for hop in chain.split(",") if hop.strip()]
+            while hops and trusted(hops[-1]):
+                hops.pop()
+            if hops and _address(hops[-1]) is not None:
+                meta["REMOTE_ADDR"] = hops[-1]
+        return self.get_response(request)

@@ -79,7 +79,10 @@ CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 # X-Forwarded-Proto). `make run` turns it off because it serves plain HTTP on
 # loopback.
 HTTPS = env.bool("MAILARCHIVE_HTTPS", default=True)
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# The proxies whose X-Forwarded-Proto and X-Forwarded-For are believed
+# (addresses or CIDRs); see mailarchive.middleware.TrustedProxyMiddleware.
+# Django's SECURE_PROXY_SSL_HEADER is not set: it believes anyone.
+MAILARCHIVE_TRUSTED_PROXIES = env.list("MAILARCHIVE_TRUSTED_PROXIES", default=[])
 SESSION_COOKIE_SECURE = HTTPS
 CSRF_COOKIE_SECURE = HTTPS
 SECURE_SSL_REDIRECT = HTTPS
@@ -109,6 +112,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "mailarchive.middleware.TrustedProxyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "mailarchive.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
