@@ -6,6 +6,9 @@ import sys
 
 
 def main() -> None:
+    from mailarchive.privacy import keep_new_files_private
+
+    keep_new_files_private()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mailarchive.settings")
     from django.core.management import execute_from_command_line
 

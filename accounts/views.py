@@ -8,14 +8,13 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from spaces.decorators import space_required
+from spaces.decorators import site_admin_required, space_required
 from spaces.models import Level, Space
 
 from .forms import FetchSettingsForm, MailAccountForm
@@ -53,20 +52,6 @@ def global_space_only(view: View) -> View:
         if not space.is_global:
             return render(request, "accounts/personal_space.html", {"space": space})
         return view(request, *args, space=space, **kwargs)
-
-    return wrapped
-
-
-def site_admin_required(view: View) -> View:
-    """Superusers only: others are sent to log in (anonymous) or refused."""
-
-    @wraps(view)
-    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any):
-        if not request.user.is_authenticated:
-            return redirect_to_login(request.get_full_path())
-        if not (request.user.is_active and request.user.is_superuser):
-            raise PermissionDenied
-        return view(request, *args, **kwargs)
 
     return wrapped
 

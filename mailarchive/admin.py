@@ -7,12 +7,43 @@ through the space trash (which audits it), not through the admin.
 from __future__ import annotations
 
 from django.contrib import admin
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.views.main import ChangeList
+from django.core.exceptions import EmptyResultSet
+from django.db.models import QuerySet
+from django.db.models.constants import LOOKUP_SEP
 from django.http import HttpRequest
 
 from .models import Attachment, FeedToken, Message, Thread
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class BoundedChangeList(ChangeList):
+    """A change list that takes an impossible date lookup for a wrong one.
+
+    ``?date__year=0`` or a year past 9999 fails only when the query is
+    compiled; Django answers a wrong lookup with the list and an error flag,
+    and so does this, instead of failing with a server error.
+    """
+
+    def get_queryset(
+        self, request: HttpRequest, exclude_parameters: list[str] | None = None
+    ) -> QuerySet:
+        queryset = super().get_queryset(request, exclude_parameters)
+        try:
+            queryset.query.sql_with_params()
+        except EmptyResultSet:
+            pass
+        except (ValueError, OverflowError) as e:
+            raise IncorrectLookupParameters(e) from e
+        return queryset
+
+
+class ArchiveModelAdmin(admin.ModelAdmin):
+    def get_changelist(self, request: HttpRequest, **kwargs: object) -> type:
+        return BoundedChangeList
+
+
+class ReadOnlyAdmin(ArchiveModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
@@ -45,14 +76,26 @@ class MessageAdmin(ReadOnlyAdmin):
         "parseable",
         "deleted_at",
     )
-    list_filter = ("space", "parseable", "message_id_conflict", "source")
+    # No date_hierarchy: it reads the distinct years of every message on each
+    # visit, and moving dates at the ends of the calendar into a far time zone
+    # gives years the database driver cannot read back.
+    list_filter = (
+        ("date", admin.DateFieldListFilter),
+        "space",
+        "parseable",
+        "message_id_conflict",
+        "source",
+    )
     search_fields = ("subject", "from_address", "message_id")
-    date_hierarchy = "date"
     list_select_related = ("space",)
     show_full_result_count = False
     raw_id_fields = ("thread",)
     exclude = ("text_body", "html_body", "search_text")
     inlines = [AttachmentInline]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Message]:
+        # The bodies are not shown; a page of 20 MB messages must not load them.
+        return super().get_queryset(request).defer(*self.exclude, "search_vector")
 
 
 @admin.register(Thread)
@@ -65,13 +108,23 @@ class ThreadAdmin(ReadOnlyAdmin):
 
 
 @admin.register(FeedToken)
-class FeedTokenAdmin(admin.ModelAdmin):
-    """Site admins may revoke a token (delete it); tokens are never shown."""
+class FeedTokenAdmin(ArchiveModelAdmin):
+    """Site admins may revoke a token (delete it); tokens are never shown.
+
+    Only digests are stored, and they are neither shown nor searched nor
+    filtered on: a changelist filter such as ``?token_hash__startswith=``
+    would otherwise answer, one character at a time, what the digest is.
+    """
 
     list_display = ("user", "created_at")
     search_fields = ("user__username",)
     fields = ("user", "created_at")
     readonly_fields = ("user", "created_at")
+
+    def lookup_allowed(self, lookup: str, value: str, request: HttpRequest) -> bool:
+        if lookup.split(LOOKUP_SEP, 1)[0] == "token_hash":
+            return False
+        return super().lookup_allowed(lookup, value, request)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -50,7 +50,7 @@ class MonthField(forms.CharField):
         try:
             year, month = (int(part) for part in text.split("-"))
             return date(year, month, 1)
-        except ValueError as exc:
+        except (ValueError, OverflowError) as exc:
             raise ValidationError(_("Give a month as YYYY-MM."), code="month") from exc
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext
@@ -22,18 +23,40 @@ from .mbox import MboxFormatError
 HEAD_BYTES = 65536
 
 
-class ImportUploadForm(forms.Form):
-    file = forms.FileField(
-        label=_("Mail file"),
-        help_text=_(
-            "An mbox file (.mbox), a gzip-compressed one (.mbox.gz) or a single "
-            "message (.eml)."
+def too_large_error(limit: int) -> forms.ValidationError:
+    """The error of a file past the upload limit of ``limit`` bytes."""
+    return forms.ValidationError(
+        gettext(
+            "This file is larger than the upload limit of %(limit)s. Put large "
+            "files in the server import directory instead."
         ),
+        params={"limit": filesizeformat(limit)},
+        code="too_large",
     )
+
+
+class ImportUploadForm(forms.Form):
+    file = forms.FileField(label=_("Mail file"))
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        limit = settings.MAILARCHIVE_MAX_UPLOAD_BYTES
+        field = self.fields["file"]
+        field.help_text = gettext(
+            "An mbox file (.mbox), a gzip-compressed one (.mbox.gz) or a single "
+            "message (.eml), at most %(limit)s."
+        ) % {"limit": filesizeformat(limit)}
+        # The page's script checks the size before sending; the server
+        # checks it again as the file arrives.
+        field.widget.attrs["data-max-bytes"] = str(limit)
+        field.widget.attrs["data-too-large"] = too_large_error(limit).messages[0]
 
     def clean_file(self) -> UploadedFile:
         """Refuse at once what is plainly no mail file; the import checks the rest."""
         upload: UploadedFile = self.cleaned_data["file"]
+        limit = settings.MAILARCHIVE_MAX_UPLOAD_BYTES
+        if upload.size is not None and upload.size > limit:
+            raise too_large_error(limit)
         head = upload.read(HEAD_BYTES)
         upload.seek(0)
         try:

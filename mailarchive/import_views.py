@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
@@ -15,7 +16,7 @@ from django.views.decorators.http import require_POST
 from spaces.decorators import space_required
 from spaces.models import Level, Space
 
-from .import_forms import ImportServerFileForm, ImportUploadForm
+from .import_forms import ImportServerFileForm, ImportUploadForm, too_large_error
 from .imports import (
     ImportPathError,
     import_dir_root,
@@ -23,8 +24,10 @@ from .imports import (
     import_job_rerunnable,
     import_server_file_accept,
     import_upload_accept,
+    import_upload_missing,
 )
 from .models import ImportJob
+from .uploads import upload_refused
 
 PAST_IMPORTS_SHOWN = 200
 
@@ -69,6 +72,10 @@ def import_upload(request: HttpRequest, space: Space) -> HttpResponse:
     if not space.is_global:
         return _render_list(request, space, status=400)
     form = ImportUploadForm(request.POST, request.FILES)
+    limit = upload_refused(request)
+    if limit is not None:
+        form.add_error("file", too_large_error(limit))
+        return _render_list(request, space, upload_form=form, status=413)
     if not form.is_valid():
         return _render_list(request, space, upload_form=form, status=400)
     job = import_upload_accept(
@@ -134,6 +141,9 @@ def import_detail(request: HttpRequest, space: Space, import_id: int) -> HttpRes
             "job": job,
             "progress": _progress(job),
             "rerunnable": import_job_rerunnable(job),
+            "upload_missing": job.status != ImportJob.Status.DONE
+            and import_upload_missing(job),
+            "retention_days": settings.MAILARCHIVE_UPLOAD_RETENTION_DAYS,
         },
     )
 

@@ -297,7 +297,9 @@ class FeedToken(models.Model):
 
     The token in a feed URL stands for the user: the feed shows a space only
     while that user may view it. Regenerating replaces it, which revokes every
-    URL that carried the old one.
+    URL that carried the old one. Only the token's SHA-256 is kept: the user
+    sees the token once, in the feed addresses shown when it is made, and
+    neither the database nor the admin can reveal it afterwards.
     """
 
     user = models.OneToOneField(
@@ -306,7 +308,7 @@ class FeedToken(models.Model):
         related_name="feed_token",
         verbose_name=_("user"),
     )
-    token = models.CharField(_("token"), max_length=64, unique=True)
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta:

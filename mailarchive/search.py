@@ -178,7 +178,7 @@ def messages_search(
         )
     if search.date_from:
         qs = qs.filter(date__gte=_day_start(search.date_from))
-    if search.date_to:
+    if search.date_to and search.date_to < date.max:
         qs = qs.filter(date__lt=_day_start(search.date_to + timedelta(days=1)))
     if search.has_attachment:
         qs = qs.filter(has_attachments=True)

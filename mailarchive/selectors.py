@@ -9,20 +9,28 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import MAXYEAR, MINYEAR, UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 from django.db.models import Count, F, Q, QuerySet, Value
-from django.db.models.functions import Coalesce, Lower, Substr, TruncMonth
+from django.db.models.functions import (
+    Coalesce,
+    Greatest,
+    Least,
+    Lower,
+    Substr,
+    TruncMonth,
+)
 from django.utils import timezone
 
 from spaces.models import Space
 
-from .models import Attachment, Message, Thread
+from .models import Attachment, FeedToken, Message, Thread
 from .threading import ThreadInput, ThreadNode, flatten, thread_messages
 
 PAGE_SIZES = (25, 50, 100, 200)
@@ -98,7 +106,8 @@ def cursor_decode(cursor: str, keys: Sequence[SortKey]) -> list[Any]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         plain = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (binascii.Error, ValueError, UnicodeError) as exc:
+    except (binascii.Error, ValueError, UnicodeError, RecursionError) as exc:
+        # RecursionError: a few hundred nested brackets fit in a cursor.
         raise BadCursor(cursor) from exc
     if not isinstance(plain, list) or len(plain) != len(keys):
         raise BadCursor(cursor)
@@ -112,11 +121,29 @@ def cursor_decode(cursor: str, keys: Sequence[SortKey]) -> list[Any]:
             if timezone.is_naive(parsed):
                 raise BadCursor(cursor)
             values.append(parsed)
-        elif isinstance(value, {"int": int, "str": str}[key.kind]):
+        elif _fits(key.kind, value):
             values.append(value)
         else:
             raise BadCursor(cursor)
     return values
+
+
+def _fits(kind: str, value: object) -> bool:
+    """Whether a cursor's ``int`` or ``str`` value is one the database compares."""
+    if kind == "int":
+        return type(value) is int and abs(value) < 2**63
+    return kind == "str" and isinstance(value, str) and _storable(value)
+
+
+def _storable(text: str) -> bool:
+    """Whether a database can compare ``text``: no NUL, no lone surrogates."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _beyond(keys: Sequence[SortKey], values: Sequence[Any], forward: bool) -> Q:
@@ -213,12 +240,20 @@ class MailFilter:
     sender: str = ""
 
 
-def month_bounds(month: date) -> tuple[datetime, datetime]:
-    """The first instant of ``month`` and of the next one, in the active zone."""
+def month_bounds(month: date) -> tuple[datetime | None, datetime | None]:
+    """The first instant of ``month`` and of the next one, in the active zone.
+
+    The calendar's first and last months have no outer bound: a date that a
+    far time zone moves past either end is shown, and counted, in them.
+    """
     zone = timezone.get_current_timezone()
     start = datetime(month.year, month.month, 1, tzinfo=zone)
-    following = (start.replace(day=28) + timedelta(days=4)).replace(day=1)
-    return start, following
+    first = None if (month.year, month.month) == (MINYEAR, 1) else start
+    if month.month < 12:
+        return first, start.replace(month=month.month + 1)
+    if month.year < MAXYEAR:
+        return first, start.replace(year=month.year + 1, month=1)
+    return first, None
 
 
 def mail_list_page(
@@ -236,7 +271,10 @@ def mail_list_page(
     mail_filter = mail_filter or MailFilter()
     if mail_filter.month:
         start, end = month_bounds(mail_filter.month)
-        qs = qs.filter(date__gte=start, date__lt=end)
+        if start is not None:
+            qs = qs.filter(date__gte=start)
+        if end is not None:
+            qs = qs.filter(date__lt=end)
     if mail_filter.sender:
         qs = qs.alias(sort_sender=SORT_ANNOTATIONS["sort_sender"]).filter(
             sort_sender=mail_filter.sender.lower()
@@ -259,9 +297,17 @@ class MonthCount:
 
 def month_index(space: Space) -> list[MonthCount]:
     """How many messages the space holds per month (viewer's zone), newest first."""
+    # A date within a day of either end of the calendar would leave it when
+    # moved into a far time zone, which the database driver cannot read back:
+    # such dates count in the first or last month.
+    edges = (
+        datetime.min.replace(tzinfo=UTC) + timedelta(days=1),
+        datetime.max.replace(tzinfo=UTC) - timedelta(days=1),
+    )
+    inside = Least(Greatest(F("date"), Value(edges[0])), Value(edges[1]))
     rows = (
         messages_live(space)
-        .annotate(month=TruncMonth("date", tzinfo=timezone.get_current_timezone()))
+        .annotate(month=TruncMonth(inside, tzinfo=timezone.get_current_timezone()))
         .values("month")
         .annotate(n=Count("pk"))
         .order_by("-month")
@@ -434,7 +480,7 @@ def message_by_message_id(spaces: QuerySet[Space], message_id: str) -> Message |
     bare = message_id.strip()
     if bare.startswith("<") and bare.endswith(">"):
         bare = bare[1:-1]
-    if not bare:
+    if not bare or not _storable(bare):
         return None
     return (
         Message.objects.filter(
@@ -472,3 +518,22 @@ def trash_count(space: Space) -> int:
 
 def live_count(space: Space) -> int:
     return messages_live(space).count()
+
+
+def feed_token_digest(token: str) -> str:
+    """The SHA-256 hex digest under which a feed token is stored. Pure."""
+    return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
+
+
+def feed_token_owner(token: str) -> FeedToken | None:
+    """The active user's token row for the feed token ``token``, or None.
+
+    Looked up by digest: what arrives in the URL never reaches the database.
+    """
+    return (
+        FeedToken.objects.filter(
+            token_hash=feed_token_digest(token), user__is_active=True
+        )
+        .select_related("user")
+        .first()
+    )

@@ -8,6 +8,8 @@ The README documents every variable.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -16,13 +18,32 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
+from mailarchive.privacy import PRIVATE_DIR, PRIVATE_FILE
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
 
+# The data dir holds mail, the secret key and the database: it and what the
+# archive puts in it are its user's alone (see mailarchive.privacy, whose
+# umask the entry points set).
+
+
+def _private(path: Path, mode: int) -> None:
+    """Make an existing ``path`` private, which an earlier version left open."""
+    # Not ours to change (a mount owned by another user): leave it as it is.
+    with contextlib.suppress(FileNotFoundError, PermissionError):
+        path.chmod(mode)
+
+
+def _private_dir(path: Path) -> Path:
+    path.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+    _private(path, PRIVATE_DIR)
+    return path
+
+
 DATA_DIR = Path(env.str("MAILARCHIVE_DATA_DIR", default=str(BASE_DIR / "var")))
-DATA_DIR = DATA_DIR.expanduser().resolve()
-DATA_DIR.mkdir(parents=True, exist_ok=True)
+DATA_DIR = _private_dir(DATA_DIR.expanduser().resolve())
 
 
 def _secret_key() -> str:
@@ -31,9 +52,15 @@ def _secret_key() -> str:
     if explicit:
         return explicit
     key_file = DATA_DIR / "secret_key"
-    if not key_file.exists():
-        key_file.touch(mode=0o600)
-        key_file.write_text(secrets.token_urlsafe(50))
+    try:
+        # Created private and exclusive: never readable by others, not even
+        # for the moment before the key is written.
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
+    except FileExistsError:
+        _private(key_file, PRIVATE_FILE)
+    else:
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(50))
     key = key_file.read_text().strip()
     if len(key) < 40:
         raise ImproperlyConfigured(
@@ -52,7 +79,10 @@ CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 # X-Forwarded-Proto). `make run` turns it off because it serves plain HTTP on
 # loopback.
 HTTPS = env.bool("MAILARCHIVE_HTTPS", default=True)
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# The proxies whose X-Forwarded-Proto and X-Forwarded-For are believed
+# (addresses or CIDRs); see mailarchive.middleware.TrustedProxyMiddleware.
+# Django's SECURE_PROXY_SSL_HEADER is not set: it believes anyone.
+MAILARCHIVE_TRUSTED_PROXIES = env.list("MAILARCHIVE_TRUSTED_PROXIES", default=[])
 SESSION_COOKIE_SECURE = HTTPS
 CSRF_COOKIE_SECURE = HTTPS
 SECURE_SSL_REDIRECT = HTTPS
@@ -82,7 +112,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "mailarchive.middleware.TrustedProxyMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "mailarchive.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -121,6 +153,8 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        _private(Path(f"{DATABASES['default']['NAME']}{suffix}"), PRIVATE_FILE)
     # WAL lets the web process read while a worker writes; synchronous=FULL makes
     # a commit durable before the poller deletes the message from the server.
     DATABASES["default"]["OPTIONS"] = {
@@ -171,6 +205,8 @@ STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 
+FILE_UPLOAD_PERMISSIONS = PRIVATE_FILE
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = PRIVATE_DIR
 STORAGES = {
     "default": {
         "BACKEND": "mailarchive.storage.DurableFileSystemStorage",
@@ -186,8 +222,9 @@ WHITENOISE_USE_FINDERS = True
 _broker_dir = DATA_DIR / "broker"
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
 if CELERY_BROKER_URL == "filesystem://":
+    _private_dir(_broker_dir)
     for sub in ("queue", "processed", "control"):
-        (_broker_dir / sub).mkdir(parents=True, exist_ok=True)
+        _private_dir(_broker_dir / sub)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
@@ -227,6 +264,20 @@ MAILARCHIVE_PARSE_MEMORY_LIMIT = env.int(
 # Parse processes per indexing worker; 0 means one per core.
 MAILARCHIVE_INDEX_PROCESSES = env.int("MAILARCHIVE_INDEX_PROCESSES", default=0)
 MAILARCHIVE_IMPORT_DIR = env.str("MAILARCHIVE_IMPORT_DIR", default="")
+MAILARCHIVE_MAX_UPLOAD_BYTES = env.int(
+    "MAILARCHIVE_MAX_UPLOAD_BYTES", default=2 * 1024 * 1024 * 1024
+)
+MAILARCHIVE_UPLOAD_RETENTION_DAYS = env.int(
+    "MAILARCHIVE_UPLOAD_RETENTION_DAYS", default=7
+)
+# Uploads stream to files next to where imports keep them (the same file
+# system, so accepting one is a rename), and are stopped at the limit above.
+FILE_UPLOAD_TEMP_DIR = _private_dir(DATA_DIR / "upload-tmp")
+FILE_UPLOAD_HANDLERS = [
+    "mailarchive.uploads.UploadLimitHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 SSL_CERT_FILE = env.str("SSL_CERT_FILE", default="")
 
 LOGGING = {
@@ -258,6 +309,11 @@ CELERY_BEAT_SCHEDULE = {
     },
     "collect-orphaned-stored-objects": {
         "task": "mailarchive.tasks.orphan_blobs_collect_task",
+        "schedule": 3600,
+        "options": {"expires": 3000},
+    },
+    "sweep-import-uploads": {
+        "task": "mailarchive.tasks.import_uploads_sweep_task",
         "schedule": 3600,
         "options": {"expires": 3000},
     },

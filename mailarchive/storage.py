@@ -8,6 +8,7 @@ backend when web and workers run on several machines.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import hashlib
@@ -27,7 +28,21 @@ class DurableFileSystemStorage(FileSystemStorage):
     directory is fsynced too: the poller deletes mail from the server only after
     this returns and the database commit that refers to it. An existing object
     of the same name is left alone, since its name is its content's digest.
+    Files and directories get ``FILE_UPLOAD_PERMISSIONS`` and
+    ``FILE_UPLOAD_DIRECTORY_PERMISSIONS`` (0600 and 0700: mail is private).
     """
+
+    def _make_directories(self, directory: Path) -> None:
+        missing = []
+        while not directory.exists():
+            missing.append(directory)
+            directory = directory.parent
+        for path in reversed(missing):
+            # A concurrent writer may create the same directory first.
+            with contextlib.suppress(FileExistsError):
+                path.mkdir()
+            if self.directory_permissions_mode is not None:
+                path.chmod(self.directory_permissions_mode)
 
     def get_available_name(self, name: str, max_length: int | None = None) -> str:
         return name
@@ -39,9 +54,15 @@ class DurableFileSystemStorage(FileSystemStorage):
             # collector of purged objects leaves it alone (see OrphanBlob).
             os.utime(full)
             return name
-        full.parent.mkdir(parents=True, exist_ok=True)
+        self._make_directories(full.parent)
         tmp = full.with_name(f".{full.name}.{os.getpid()}.tmp")
-        with tmp.open("wb") as out:
+        mode = self.file_permissions_mode or 0o666
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        with os.fdopen(fd, "wb") as out:
+            # The mode of os.open is reduced by the umask, and a leftover
+            # temporary file keeps its old mode: set it explicitly.
+            if self.file_permissions_mode is not None:
+                os.fchmod(out.fileno(), self.file_permissions_mode)
             if hasattr(content, "chunks"):
                 for chunk in content.chunks():
                     out.write(chunk)

@@ -7,7 +7,7 @@ from datetime import timedelta
 from celery import shared_task
 from django.utils import timezone
 
-from .imports import import_summary, mbox_import_run
+from .imports import import_summary, import_uploads_sweep, mbox_import_run
 from .services import messages_index, messages_index_pending, orphan_blobs_collect
 
 # Messages secured this recently are left to the poll or import that secured
@@ -63,3 +63,9 @@ def messages_index_task(message_pks: list[int]) -> str:
     """Index the given messages if they are still waiting. Safe to re-run."""
     summary = messages_index(message_pks=message_pks)
     return f"indexed {summary.indexed} of {len(message_pks)} messages"
+
+
+@shared_task(name="mailarchive.tasks.import_uploads_sweep_task")
+def import_uploads_sweep_task() -> str:
+    """Delete uploaded files that no import will read again."""
+    return f"removed {import_uploads_sweep()} uploaded files"

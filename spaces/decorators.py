@@ -1,4 +1,4 @@
-"""The permission check every space page goes through."""
+"""The permission checks: every space page's, and the site admin pages'."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from functools import wraps
 from typing import Any
 
 from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 
 from .models import Level
@@ -37,3 +38,23 @@ def space_required(
         return wrapped
 
     return decorator
+
+
+def site_admin_required(
+    view: Callable[..., HttpResponse],
+) -> Callable[..., HttpResponse]:
+    """Superusers only: anonymous visitors are sent to log in, others refused (403).
+
+    A logged-in user sent to the login page would only be asked to log in
+    again as who they already are.
+    """
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        if not (request.user.is_active and request.user.is_superuser):
+            raise PermissionDenied
+        return view(request, *args, **kwargs)
+
+    return wrapped

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required, user_passes_test
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from .decorators import space_required
+from .decorators import site_admin_required, space_required
 from .forms import GrantForm, SpaceCreateForm
 from .models import Level, Space
 from .selectors import space_level_for, space_permissions_list, spaces_visible_to
@@ -76,8 +75,7 @@ def space_permission_revoke_view(
     return redirect("spaces:space-permissions", key=space.key)
 
 
-@login_required
-@user_passes_test(lambda u: u.is_superuser)
+@site_admin_required
 def space_create_view(request: HttpRequest) -> HttpResponse:
     form = SpaceCreateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():

@@ -19,8 +19,12 @@ the counters meaningful and saves the rework.
 Memory stays bounded: the file is read as a stream and only the current message
 is held. A message larger than ``MAILARCHIVE_MAX_MESSAGE_BYTES`` is not loaded;
 it is listed among the job's errors with its offset in the file.
+
+Uploads are refused past ``MAILARCHIVE_MAX_UPLOAD_BYTES`` while they stream in,
+and ``import_uploads_sweep`` removes the files no import will read again.
 """
 
+from .cleanup import import_uploads_sweep
 from .jobs import (
     LEASE,
     import_job_create,
@@ -29,6 +33,7 @@ from .jobs import (
     import_server_file_accept,
     import_summary,
     import_upload_accept,
+    import_upload_missing,
     require_global,
 )
 from .run import mbox_import_run
@@ -56,6 +61,8 @@ __all__ = [
     "import_server_file_accept",
     "import_summary",
     "import_upload_accept",
+    "import_upload_missing",
+    "import_uploads_sweep",
     "mbox_import_run",
     "require_global",
     "upload_dir",

@@ -7,6 +7,7 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.files.move import file_move_safe
@@ -87,30 +88,41 @@ def import_upload_accept(
 
     Django has already streamed a large upload to a temporary file; it is moved,
     never read into memory. The task is dispatched after the commit. Each call
-    queues another import; the file is deleted once the import is done.
+    queues another import; the file is deleted once the import is done, or
+    once a failed import is past ``MAILARCHIVE_UPLOAD_RETENTION_DAYS`` (see
+    ``import_uploads_sweep``), and at once when the import cannot be recorded.
     """
     require_global(space)
     target = upload_dir() / f"{uuid.uuid4().hex}.upload"
-    temporary = getattr(upload, "temporary_file_path", None)
-    if temporary is not None:
-        file_move_safe(temporary(), str(target))
-    else:
-        with target.open("wb") as out:
-            for chunk in upload.chunks():
-                out.write(chunk)
-    with target.open("rb") as written:
-        os.fsync(written.fileno())
-    name = Path(upload.name or "upload").name
-    with transaction.atomic():
-        job = import_job_create(
-            space=space,
-            path=target,
-            file_name=name,
-            origin=ImportJob.Origin.UPLOAD,
-            requested_by=requested_by,
-            delete_file_when_done=True,
-        )
-        _dispatch(job.pk)
+    try:
+        temporary = getattr(upload, "temporary_file_path", None)
+        if temporary is not None:
+            file_move_safe(temporary(), str(target))
+        else:
+            with target.open("wb") as out:
+                for chunk in upload.chunks():
+                    out.write(chunk)
+        # Mail is private, whichever way the file arrived.
+        target.chmod(settings.FILE_UPLOAD_PERMISSIONS)
+        with target.open("rb") as written:
+            os.fsync(written.fileno())
+        name = Path(upload.name or "upload").name
+        with transaction.atomic():
+            job = import_job_create(
+                space=space,
+                path=target,
+                file_name=name,
+                origin=ImportJob.Origin.UPLOAD,
+                requested_by=requested_by,
+                delete_file_when_done=True,
+            )
+            _dispatch(job.pk)
+    except BaseException:
+        # Kept when its row committed and only the dispatch failed: the
+        # import can then be run again.
+        if not ImportJob.objects.filter(path=str(target)).exists():
+            target.unlink(missing_ok=True)
+        raise
     return job
 
 
@@ -135,6 +147,11 @@ def import_server_file_accept(
     return job
 
 
+def import_upload_missing(job: ImportJob) -> bool:
+    """Whether ``job`` is an upload whose file is gone (swept, or lost). Reads."""
+    return job.origin == ImportJob.Origin.UPLOAD and not Path(job.path).is_file()
+
+
 def import_job_rerunnable(job: ImportJob) -> bool:
     """Whether the job may be run again: not done and no worker holds it.
 
@@ -142,7 +159,7 @@ def import_job_rerunnable(job: ImportJob) -> bool:
     only a job whose task got lost is offered again.
     """
     now = timezone.now()
-    if job.status == ImportJob.Status.DONE:
+    if job.status == ImportJob.Status.DONE or import_upload_missing(job):
         return False
     if job.status == ImportJob.Status.QUEUED and job.created_at > now - LEASE:
         return False

@@ -31,7 +31,7 @@ class ServerFile:
 def upload_dir() -> Path:
     """Where uploaded files wait for their import (created when missing)."""
     path = Path(settings.DATA_DIR) / "imports"
-    path.mkdir(parents=True, exist_ok=True)
+    path.mkdir(mode=settings.FILE_UPLOAD_DIRECTORY_PERMISSIONS, exist_ok=True)
     return path
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
@@ -10,19 +11,30 @@ from django.db import transaction
 from spaces.services import audit_record
 
 from ..models import FeedToken
+from ..selectors import feed_token_digest
+
+
+@dataclass(frozen=True)
+class NewFeedToken:
+    """A feed token just made: the only time its plain text is known."""
+
+    token: str
+    record: FeedToken
 
 
 @transaction.atomic(durable=True)
-def feed_token_regenerate(*, user: AbstractBaseUser) -> FeedToken:
+def feed_token_regenerate(*, user: AbstractBaseUser) -> NewFeedToken:
     """Give ``user`` a new feed token, revoking the old one and its URLs.
 
-    Every call makes a new token; audit-logged.
+    Stores only the token's digest; the plain token is returned, to be shown
+    once. Every call makes a new token; audit-logged.
     """
-    token, _created = FeedToken.objects.update_or_create(
-        user=user, defaults={"token": secrets.token_urlsafe(32)}
+    token = secrets.token_urlsafe(32)
+    record, _created = FeedToken.objects.update_or_create(
+        user=user, defaults={"token_hash": feed_token_digest(token)}
     )
     audit_record(actor=user, action="feed.token.regenerate", target=str(user.pk))
-    return token
+    return NewFeedToken(token=token, record=record)
 
 
 @transaction.atomic(durable=True)

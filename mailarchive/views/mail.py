@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from urllib.parse import unquote, urlencode
 
@@ -17,6 +18,7 @@ from django.http import (
     HttpResponse,
     HttpResponseBadRequest,
 )
+from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -72,6 +74,11 @@ INLINE_IMAGE_TYPES = frozenset(
 # Passes to pictures outlive a page left open for a working day.
 INLINE_TOKEN_MAX_AGE = 12 * 3600
 INLINE_SIGNER = TimestampSigner(salt="mailarchive.inline-image")
+# "Show remote content" is the reader's choice, made on the message page: its
+# link carries a pass for this reader and this message, so that a link
+# crafted elsewhere cannot load a tracker in the reader's name.
+REMOTE_SIGNER = TimestampSigner(salt="mailarchive.remote-content")
+REMOTE_TOKEN_MAX_AGE = INLINE_TOKEN_MAX_AGE
 # A raw source longer than this is cut on the page of an unparseable message
 # (the whole source stays one click away).
 RAW_SHOWN_LIMIT = 1_000_000
@@ -149,6 +156,35 @@ def _inline_token_holder(
     return get_user_model().objects.filter(pk=holder, is_active=True).first()
 
 
+def _reader(request: HttpRequest) -> str:
+    """Who is reading: the user, or an anonymous browser by its CSRF secret."""
+    if request.user.is_authenticated:
+        return f"user:{request.user.pk}"
+    get_token(request)
+    secret = request.META.get("CSRF_COOKIE", "")
+    return "browser:" + hashlib.sha256(secret.encode()).hexdigest()[:32]
+
+
+def remote_content_token(request: HttpRequest, message_pk: int) -> str:
+    """A signed, expiring pass to the remote content of one message, for the
+    reader of ``request`` only."""
+    return REMOTE_SIGNER.sign_object([_reader(request), message_pk])
+
+
+def _remote_content_asked(request: HttpRequest, message_pk: int) -> bool:
+    """Whether the query string holds this reader's pass for this message."""
+    token = request.GET.get("remote", "")
+    if not token:
+        return False
+    try:
+        reader, signed_pk = REMOTE_SIGNER.unsign_object(
+            token, max_age=REMOTE_TOKEN_MAX_AGE
+        )
+    except (BadSignature, ValueError, TypeError):
+        return False
+    return signed_pk == message_pk and reader == _reader(request)
+
+
 @dataclass(frozen=True)
 class InlineImages:
     """The archive URLs of a message's picture parts, by how its HTML names them."""
@@ -200,15 +236,16 @@ def message_detail(request: HttpRequest, space: Space, message_pk: int) -> HttpR
     """One message, safe to read. Renders message_detail.html.
 
     The HTML body is sanitized and shown in a sandboxed ``srcdoc`` frame;
-    remote content stays out unless the query string asks for it (``remote=1``).
-    Space admins also see messages in the trash, marked as such.
+    remote content stays out unless the query string carries the reader's own
+    pass for this message (``remote=…``, the page's "Show remote content"
+    link). Space admins also see messages in the trash, marked as such.
     """
     level = space_level_for(request.user, space) or Level.VIEW
     message = message_get(space, message_pk, include_trashed=level >= Level.ADMIN)
     if message is None:
         raise Http404(_("No such message."))
     parts = message_attachments(message)
-    allow_remote = request.GET.get("remote") == "1"
+    allow_remote = _remote_content_asked(request, message.pk)
     html = None
     if message.html_body:
         images = _inline_image_urls(request, space, message, parts)
@@ -235,6 +272,9 @@ def message_detail(request: HttpRequest, space: Space, message_pk: int) -> HttpR
             "text_html": render_text(message.text_body) if message.text_body else "",
             "html": html,
             "allow_remote": allow_remote,
+            "remote_token": remote_content_token(request, message.pk)
+            if html is not None and html.has_remote_content and not allow_remote
+            else "",
             "raw_text": raw_text,
             "raw_cut": raw_cut,
             "neighbours": message_neighbours(message),

@@ -60,25 +60,29 @@ def time_zone(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def feed_token(request: HttpRequest) -> HttpResponse:
-    """Show the user's feed URLs; regenerate or revoke the token behind them.
+    """Make, replace or revoke the token behind the user's feed URLs.
 
-    Renders feed_token.html.
+    Renders feed_token.html. Only the token's digest is stored, so its feed
+    URLs are shown once: in the answer to the POST that made it, which no
+    cache keeps.
     """
+    new_token = None
     if request.method == "POST":
         if request.POST.get("action") == "revoke":
             feed_token_revoke(user=request.user)
             flash.success(request, _("Your feed token was revoked."))
-        else:
-            feed_token_regenerate(user=request.user)
-            flash.success(request, _("You have a new feed token."))
-        return redirect("mailarchive:feed-token")
-    token = FeedToken.objects.filter(user=request.user).first()
+            return redirect("mailarchive:feed-token")
+        new_token = feed_token_regenerate(user=request.user).token
+        flash.success(request, _("You have a new feed token."))
+    record = FeedToken.objects.filter(user=request.user).first()
     response = render(
         request,
         "mailarchive/feed_token.html",
         {
-            "token": token,
+            "record": record,
+            "new_token": new_token,
             "spaces": spaces_visible_to(request.user).only("key", "name"),
         },
     )
+    response["Cache-Control"] = "no-store"
     return with_page_policy(request, response)

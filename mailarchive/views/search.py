@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from django.contrib.auth.views import redirect_to_login
 from django.db.models import QuerySet
+from django.db.models.functions import Left
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import render
 from django.utils.safestring import SafeString
@@ -30,6 +31,10 @@ from ..selectors import LIST_FIELDS, SORT_KEYS, BadCursor, KeysetPage, Sort, key
 from .common import with_page_policy
 
 RESULTS_PER_PAGE = 25
+# Excerpts are cut from this much of the start of each text body, read in the
+# database, so a page of huge messages costs what one of short ones does. A
+# match further in is found all the same; its excerpt is then the beginning.
+EXCERPT_SOURCE_CHARS = 10000
 
 
 @dataclass
@@ -54,10 +59,12 @@ class Results:
 def _results(form: SearchForm, base: QuerySet[Message], search: MailSearch) -> Results:
     """Run ``search`` over ``base``; raises BadCursor for a broken page link."""
     qs, parsed = messages_search(base, search)
-    qs = qs.select_related("space").only(
-        *LIST_FIELDS, "text_body", "space__key", "space__name"
-    )
     count = qs.order_by()[: COUNT_LIMIT + 1].count()
+    qs = (
+        qs.select_related("space")
+        .only(*LIST_FIELDS, "space__key", "space__name")
+        .annotate(body_start=Left("text_body", EXCERPT_SOURCE_CHARS))
+    )
     terms = parsed.highlight_terms
     page = None
     number = None
@@ -80,7 +87,7 @@ def _results(form: SearchForm, base: QuerySet[Message], search: MailSearch) -> R
         Hit(
             message=m,
             subject=highlight(m.subject or _("(no subject)"), terms),
-            excerpt=excerpt_around(m.text_body, terms),
+            excerpt=excerpt_around(m.body_start, terms),
         )
         for m in rows
     ]

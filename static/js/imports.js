@@ -1,3 +1,19 @@
+// The upload form refuses a file over the upload limit before sending it (the
+// server refuses it too, as it arrives).
+(function () {
+  "use strict";
+  document.querySelectorAll("input[type=file][data-max-bytes]").forEach(function (input) {
+    input.addEventListener("change", function () {
+      var limit = Number(input.dataset.maxBytes);
+      var tooLarge = Array.prototype.some.call(input.files || [], function (file) {
+        return file.size > limit;
+      });
+      input.setCustomValidity(tooLarge ? input.dataset.tooLarge : "");
+      input.reportValidity();
+    });
+  });
+})();
+
 // Live progress of a mail import: polls the status endpoint until the import
 // has finished. Without JavaScript the page offers a reload link instead.
 (function () {

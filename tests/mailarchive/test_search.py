@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import pytest
 from django.contrib.postgres.search import SearchQuery as PgSearchQuery
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from mailarchive import search as search_module
@@ -21,9 +22,11 @@ from mailarchive.search import (
     query_parse,
 )
 from mailarchive.services import message_trash
+from mailarchive.views import search as search_views
 from spaces.models import Level
 from tests.conftest import client_for, login_client
 from tests.factories import SpaceFactory, SpacePermissionFactory
+from tests.mailarchive.test_feeds import assert_bodies_not_selected
 from tests.mailarchive.test_views import BASE, PNG, ingest, raw_message
 
 
@@ -336,3 +339,38 @@ def test_rare_and_common_terms_find_the_same_messages(monkeypatch, rare_limit):
         found = list(qs.order_by("-date", "-pk").values_list("message_id", flat=True))
         expected = ["rare3@x", "rare1@x"] if text == "kilimanjaro" else []
         assert found == expected
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("order", ["newest", "relevance"])
+def test_search_pages_read_only_the_start_of_each_body(actors, monkeypatch, order):
+    """GIVEN matching messages with bodies of several megabytes WHEN a search
+    page is drawn THEN no query selects a body column whole, and no more than
+    EXCERPT_SOURCE_CHARS of any body reaches Python."""
+    huge = "The needle is here. " + "hay " * 1_500_000
+    for n in range(3):
+        message = ingest(
+            actors.space,
+            raw_message(subject=f"needle {n}", msgid=f"n{n}@x", body="needle\n"),
+        )
+        Message.objects.filter(pk=message.pk).update(
+            text_body=huge, html_body=huge, search_text=huge
+        )
+    seen: list[int] = []
+    real = search_views.excerpt_around
+
+    def measured(text: str, terms: list[str], length: int = 240):
+        seen.append(len(text))
+        return real(text, terms, length)
+
+    monkeypatch.setattr(search_views, "excerpt_around", measured)
+    client = client_for(actors, "viewer")
+    address = reverse("mailarchive:space-search", kwargs={"key": "SALES"})
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(address, {"q": "needle", "order": order})
+    assert response.status_code == 200
+    assert "The <mark>needle</mark> is here." in response.content.decode()
+    assert len(seen) == 3 and max(seen) <= search_views.EXCERPT_SOURCE_CHARS
+    for query in queries:
+        if "mailarchive_message" in query["sql"]:
+            assert_bodies_not_selected(query["sql"])

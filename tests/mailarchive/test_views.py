@@ -394,14 +394,62 @@ def test_html_mail_is_framed_sandboxed_and_remote_content_waits(actors, mail):
     assert inline in body
     assert "Show remote content" in body
     policy = response["Content-Security-Policy"]
-    assert "script-src 'self' 'unsafe-hashes'" in policy
+    assert "script-src 'self';" in policy
     assert "https:" not in policy
-    remote = client.get(address + "?remote=1")
+    crafted = client.get(address + "?remote=1")
+    assert "remote.invalid" not in crafted.content.decode()
+    assert "https:" not in crafted["Content-Security-Policy"]
+    remote = client.get(address + _show_remote_link(body))
     assert "remote.invalid/pixel.png" in remote.content.decode()
     assert (
         "img-src 'self' http://testserver data: https: http:"
         in remote["Content-Security-Policy"]
     )
+
+
+def _show_remote_link(body: str) -> str:
+    """The query string of the page's "Show remote content" link."""
+    match = re.search(r'<a href="(\?remote=[^"]+)" class="show-remote"', body)
+    assert match is not None
+    return html_lib.unescape(match.group(1))
+
+
+@pytest.mark.django_db
+def test_remote_content_needs_the_readers_own_pass_for_that_message(actors, mail):
+    """GIVEN the "Show remote content" link one reader got for one message WHEN
+    another reader, another anonymous browser, or another message uses it,
+    or it is forged THEN remote content stays blocked; only that reader on
+    that message sees it."""
+    space = actors.space
+    space.allow_anonymous = True
+    space.save()
+    other = ingest(
+        space,
+        raw_message(
+            subject="Other",
+            msgid="other-remote@x",
+            html='<img src="https://remote.invalid/other.png">',
+        ),
+    )
+    address = url("message-detail", key="SALES", message_pk=mail.files.pk)
+    viewer = client_for(actors, "viewer")
+    link = _show_remote_link(viewer.get(address).content.decode())
+
+    def shows_remote(client, target: str) -> bool:
+        return "remote.invalid" in client.get(target).content.decode()
+
+    assert shows_remote(viewer, address + link)
+    assert not shows_remote(client_for(actors, "deleter"), address + link)
+    assert not shows_remote(login_client(None), address + link)
+    other_address = url("message-detail", key="SALES", message_pk=other.pk)
+    assert not shows_remote(viewer, other_address + link)
+    assert not shows_remote(viewer, address + link[:-3] + "abc")
+    assert not shows_remote(viewer, address + "?remote=1")
+    browser = login_client(None)
+    anonymous_link = _show_remote_link(browser.get(address).content.decode())
+    assert shows_remote(browser, address + anonymous_link)
+    assert not shows_remote(login_client(None), address + anonymous_link)
+    assert not shows_remote(viewer, address + anonymous_link)
 
 
 @pytest.mark.django_db

@@ -90,9 +90,17 @@ def test_only_site_admins_create_spaces(actors, role):
     )
     created = Space.objects.filter(key="NEW1").exists()
     assert created == (role == "site_admin")
-    if role != "site_admin":
-        assert response.status_code == 302  # to the login page
-        assert reverse("login") in response.url
+    page = client.get(reverse("spaces:space-create"))
+    if role == "anonymous":
+        for answer in (response, page):
+            assert answer.status_code == 302  # to the login page
+            assert reverse("login") in answer.url
+    elif role != "site_admin":
+        # Logged in already: the login page would only ask again.
+        assert response.status_code == 403
+        assert page.status_code == 403
+    else:
+        assert page.status_code == 200
 
 
 @pytest.mark.django_db
