@@ -44,6 +44,19 @@ class DurableFileSystemStorage(FileSystemStorage):
             if self.directory_permissions_mode is not None:
                 path.chmod(self.directory_permissions_mode)
 
+    def _open_temporary(self, full: Path) -> tuple[Path, IO[bytes]]:
+        """A private temporary file beside ``full``, its directories made."""
+        self._make_directories(full.parent)
+        tmp = full.with_name(f".{full.name}.{os.getpid()}.tmp")
+        mode = self.file_permissions_mode or 0o666
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        out = os.fdopen(fd, "wb")
+        # The mode of os.open is reduced by the umask, and a leftover
+        # temporary file keeps its old mode: set it explicitly.
+        if self.file_permissions_mode is not None:
+            os.fchmod(out.fileno(), self.file_permissions_mode)
+        return tmp, out
+
     def get_available_name(self, name: str, max_length: int | None = None) -> str:
         return name
 
@@ -54,15 +67,8 @@ class DurableFileSystemStorage(FileSystemStorage):
             # collector of purged objects leaves it alone (see OrphanBlob).
             os.utime(full)
             return name
-        self._make_directories(full.parent)
-        tmp = full.with_name(f".{full.name}.{os.getpid()}.tmp")
-        mode = self.file_permissions_mode or 0o666
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-        with os.fdopen(fd, "wb") as out:
-            # The mode of os.open is reduced by the umask, and a leftover
-            # temporary file keeps its old mode: set it explicitly.
-            if self.file_permissions_mode is not None:
-                os.fchmod(out.fileno(), self.file_permissions_mode)
+        tmp, out = self._open_temporary(full)
+        with out:
             if hasattr(content, "chunks"):
                 for chunk in content.chunks():
                     out.write(chunk)
@@ -91,9 +97,8 @@ class DurableFileSystemStorage(FileSystemStorage):
             if full.exists():
                 os.utime(full)
                 continue
-            full.parent.mkdir(parents=True, exist_ok=True)
-            tmp = full.with_name(f".{full.name}.{os.getpid()}.tmp")
-            with tmp.open("wb") as out:
+            tmp, out = self._open_temporary(full)
+            with out:
                 out.write(data)
                 if not _SYNCFS:
                     out.flush()
