@@ -382,11 +382,12 @@ def build_app(state: AuthorizationServerState) -> Flask:
             with state.lock:
                 state.refresh_count += 1
                 for other in state.refresh_tokens.values():
-                    if other.token == credential.parent or (
-                        credential.parent and other.parent == credential.parent
-                    ):
-                        if other.token != credential.token:
-                            other.revoked = True
+                    replaced = other.token == credential.parent
+                    sibling = bool(credential.parent) and (
+                        other.parent == credential.parent
+                    )
+                    if (replaced or sibling) and other.token != credential.token:
+                        other.revoked = True
 
     class Revocation(RevocationEndpoint):
         CLIENT_AUTH_METHODS = ["client_secret_post", "client_secret_basic"]
