@@ -560,7 +560,10 @@ def device_authorization_start(
         data["client_secret"] = provider.client_secret
     try:
         response = session.post(
-            provider.device_authorization_endpoint, data=data, timeout=HTTP_TIMEOUT
+            provider.device_authorization_endpoint,
+            data=data,
+            timeout=HTTP_TIMEOUT,
+            withhold_token=True,
         )
         answer = response.json()
     except requests.RequestException as error:

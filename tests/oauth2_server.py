@@ -192,6 +192,7 @@ class AuthorizationServerState:
         self.devices: dict[str, dict[str, Any]] = {}
         self.device_grants: dict[str, tuple[str, bool]] = {}
         self.access_token_lifetime = 3600
+        self.device_code_lifetime = 600
         self.refresh_delay = 0.0
         self.refresh_started = threading.Event()
         self.refresh_count = 0
@@ -401,8 +402,11 @@ def build_app(state: AuthorizationServerState) -> Flask:
 
     class DeviceEndpoint(DeviceAuthorizationEndpoint):
         CLIENT_AUTH_METHODS = ["client_secret_post", "client_secret_basic", "none"]
-        EXPIRES_IN = 600
         INTERVAL = 1
+
+        @property
+        def EXPIRES_IN(self) -> int:  # noqa: N802 (Authlib's name)
+            return state.device_code_lifetime
 
         def get_verification_uri(self) -> str:
             return f"{state.url}/device"
@@ -498,10 +502,13 @@ def build_app(state: AuthorizationServerState) -> Flask:
             )
         username = request.form.get("username", "")
         if request.form.get("decision") != "allow":
-            return server.create_authorization_response(grant_user=None)
+            grant = server.get_consent_grant(end_user=None)
+            return server.create_authorization_response(grant=grant, grant_user=None)
         if not state.check_user(username, request.form.get("password", "")):
             return Response("wrong user name or password", 403)
-        return server.create_authorization_response(grant_user=state.users[username])
+        user = state.users[username]
+        grant = server.get_consent_grant(end_user=user)
+        return server.create_authorization_response(grant=grant, grant_user=user)
 
     @app.post("/token")
     def token() -> Any:
@@ -605,6 +612,7 @@ def oauth2_provider(
     settings.MAILARCHIVE_OAUTH2_CUSTOM_CLIENT_SECRET = CLIENT_SECRET
     providers.discovery_forget()
     authorization_server.access_token_lifetime = 3600
+    authorization_server.device_code_lifetime = 600
     authorization_server.refresh_delay = 0.0
     authorization_server.refresh_started.clear()
     return authorization_server
