@@ -1,6 +1,6 @@
 """Django admin for mail accounts, poll history, the fetch ledger and the switch.
 
-Passwords are not shown and cannot be set here: accounts are added and their
+Passwords and OAuth2 tokens are not shown and cannot be set here: accounts are added and their
 passwords changed on the space's mail account pages or with addmailaccount.
 For the same reason the fields that say where the password goes (protocol,
 host, port, user name, STARTTLS) are read-only here: changing them needs the
@@ -68,10 +68,11 @@ class MailAccountAdmin(admin.ModelAdmin):
         "protocol",
         "host",
         "enabled",
+        "auth_state",
         "last_poll_at",
         "consecutive_failures",
     ]
-    list_filter = ["protocol", "enabled", "space"]
+    list_filter = ["protocol", "auth_method", "auth_state", "enabled", "space"]
     search_fields = ["name", "host", "username", "space__key", "space__name"]
     list_select_related = ["space"]
     fieldsets = [
@@ -83,6 +84,22 @@ class MailAccountAdmin(admin.ModelAdmin):
                 "description": _(
                     "Changing these needs the mailbox's password again, so they "
                     "are changed on the space's mail account page."
+                ),
+            },
+        ),
+        (
+            _("Sign-in"),
+            {
+                "fields": [
+                    "auth_method",
+                    "auth_state",
+                    "oauth2_scopes",
+                    "oauth2_signed_in_as",
+                    "oauth2_signed_in_at",
+                ],
+                "description": _(
+                    "Signing in with a provider happens on the space's mail "
+                    "account page."
                 ),
             },
         ),
@@ -105,6 +122,11 @@ class MailAccountAdmin(admin.ModelAdmin):
     readonly_fields = [
         "space",
         *CONNECTION_FIELDS,
+        "auth_method",
+        "auth_state",
+        "oauth2_scopes",
+        "oauth2_signed_in_as",
+        "oauth2_signed_in_at",
         "last_poll_at",
         "last_success_at",
         "last_error",
