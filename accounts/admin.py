@@ -1,7 +1,8 @@
 """Django admin for mail accounts, poll history, the fetch ledger and the switch.
 
-Passwords and OAuth2 tokens are not shown and cannot be set here: accounts are added and their
-passwords changed on the space's mail account pages or with addmailaccount.
+Passwords and OAuth2 tokens are not shown and cannot be set here: accounts
+are added, their passwords changed and their sign-ins renewed on the space's
+mail account pages or with addmailaccount.
 For the same reason the fields that say where the password goes (protocol,
 host, port, user name, STARTTLS) are read-only here: changing them needs the
 password again.
