@@ -1,7 +1,8 @@
 """Django admin for mail accounts, poll history, the fetch ledger and the switch.
 
-Passwords are not shown and cannot be set here: accounts are added and their
-passwords changed on the space's mail account pages or with addmailaccount.
+Passwords and OAuth2 tokens are not shown and cannot be set here: accounts
+are added, their passwords changed and their sign-ins renewed on the space's
+mail account pages or with addmailaccount.
 For the same reason the fields that say where the password goes (protocol,
 host, port, user name, STARTTLS) are read-only here: changing them needs the
 password again.
@@ -68,10 +69,11 @@ class MailAccountAdmin(admin.ModelAdmin):
         "protocol",
         "host",
         "enabled",
+        "auth_state",
         "last_poll_at",
         "consecutive_failures",
     ]
-    list_filter = ["protocol", "enabled", "space"]
+    list_filter = ["protocol", "auth_method", "auth_state", "enabled", "space"]
     search_fields = ["name", "host", "username", "space__key", "space__name"]
     list_select_related = ["space"]
     fieldsets = [
@@ -83,6 +85,22 @@ class MailAccountAdmin(admin.ModelAdmin):
                 "description": _(
                     "Changing these needs the mailbox's password again, so they "
                     "are changed on the space's mail account page."
+                ),
+            },
+        ),
+        (
+            _("Sign-in"),
+            {
+                "fields": [
+                    "auth_method",
+                    "auth_state",
+                    "oauth2_scopes",
+                    "oauth2_signed_in_as",
+                    "oauth2_signed_in_at",
+                ],
+                "description": _(
+                    "Signing in with a provider happens on the space's mail "
+                    "account page."
                 ),
             },
         ),
@@ -105,6 +123,11 @@ class MailAccountAdmin(admin.ModelAdmin):
     readonly_fields = [
         "space",
         *CONNECTION_FIELDS,
+        "auth_method",
+        "auth_state",
+        "oauth2_scopes",
+        "oauth2_signed_in_as",
+        "oauth2_signed_in_at",
         "last_poll_at",
         "last_success_at",
         "last_error",

@@ -1,8 +1,9 @@
-"""Mail account passwords at rest: Fernet tokens under rotating keys.
+"""Mail account secrets at rest: Fernet tokens under rotating keys.
 
-``MAILARCHIVE_ENCRYPTION_KEY`` lists Fernet keys; the first encrypts, every
-one decrypts, so a new key is put first and ``manage.py rotatemailpasswords``
-re-encrypts the stored passwords under it before an old key is dropped. With no
+Passwords and OAuth2 tokens alike. ``MAILARCHIVE_ENCRYPTION_KEY`` lists
+Fernet keys; the first encrypts, every one decrypts, so a new key is put
+first and ``manage.py rotatemailsecrets`` re-encrypts the stored secrets
+under it before an old key is dropped. With no
 key configured, one is derived from ``SECRET_KEY`` (HKDF-SHA256). The derived
 key always stays the last decrypting key, so a site that starts with the
 derived key can move to explicit keys by setting them and running the rotation.
@@ -30,7 +31,10 @@ KEY_HELP = (
 
 
 class PasswordUnreadableError(Exception):
-    """A stored password cannot be decrypted with any configured key."""
+    """A stored secret (password or token) cannot be decrypted with any key."""
+
+
+SecretUnreadableError = PasswordUnreadableError
 
 
 def derived_key(secret_key: str) -> bytes:
@@ -97,3 +101,10 @@ def password_reencrypt(token: str) -> str:
         raise PasswordUnreadableError(
             "the stored password cannot be decrypted with the configured keys"
         ) from error
+
+
+# Tokens are stored exactly like passwords; these names say so where it reads
+# better.
+secret_encrypt = password_encrypt
+secret_decrypt = password_decrypt
+secret_reencrypt = password_reencrypt

@@ -7,6 +7,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from accounts.clients.protocols import default_ports, protocols
 from mailarchive.models import Message
 from spaces.models import Space
 
@@ -14,13 +15,21 @@ from spaces.models import Space
 class MailAccount(models.Model):
     """A clone mailbox (e.g. conf-sales@) whose mail is archived into a space."""
 
-    class Protocol(models.TextChoices):
-        POP = "pop", "POP"
-        POPS = "pops", "POPS"
-        IMAP = "imap", "IMAP"
-        IMAPS = "imaps", "IMAPS"
+    # The choices come from the protocol registry (accounts.clients.protocols).
+    Protocol = models.TextChoices(
+        "Protocol", [(p.name.upper(), (p.name, p.label)) for p in protocols()]
+    )
+    DEFAULT_PORTS = default_ports()
 
-    DEFAULT_PORTS = {"pop": 110, "pops": 995, "imap": 143, "imaps": 993}
+    class AuthMethod(models.TextChoices):
+        PASSWORD = "password", _("Password")
+        MICROSOFT = "microsoft", _("Microsoft 365 / Outlook.com")
+        GOOGLE = "google", _("Google Workspace / Gmail")
+        CUSTOM = "custom", _("Another OAuth2 provider")
+
+    class AuthState(models.TextChoices):
+        OK = "ok", _("Signed in")
+        SIGNIN_NEEDED = "signin_needed", _("Sign-in needed")
 
     space = models.ForeignKey(
         Space, on_delete=models.CASCADE, related_name="mail_accounts"
@@ -31,7 +40,34 @@ class MailAccount(models.Model):
     host = models.CharField(_("host name"), max_length=255)
     port = models.PositiveIntegerField(_("port"))
     username = models.CharField(_("user name"), max_length=320)
-    password_encrypted = models.TextField(editable=False)
+    password_encrypted = models.TextField(editable=False, blank=True, default="")
+    auth_method = models.CharField(
+        _("sign in with"),
+        max_length=16,
+        choices=AuthMethod.choices,
+        default=AuthMethod.PASSWORD,
+    )
+    # Whether the account can sign in: an OAuth2 account whose grant the
+    # provider no longer honours (revoked, expired) needs a person to sign in
+    # again, and is not polled until then.
+    auth_state = models.CharField(
+        _("sign-in state"),
+        max_length=16,
+        choices=AuthState.choices,
+        default=AuthState.OK,
+    )
+    oauth2_scopes = models.CharField(_("OAuth2 scopes"), max_length=1000, blank=True)
+    # The grant, encrypted like passwords (accounts.crypto). The access token
+    # is kept until shortly before it expires, so polls do not refresh it.
+    oauth2_refresh_token_encrypted = models.TextField(editable=False, blank=True)
+    oauth2_access_token_encrypted = models.TextField(editable=False, blank=True)
+    oauth2_access_token_expires_at = models.DateTimeField(
+        null=True, blank=True, editable=False
+    )
+    oauth2_signed_in_as = models.CharField(
+        _("signed in as"), max_length=320, blank=True
+    )
+    oauth2_signed_in_at = models.DateTimeField(_("signed in"), null=True, blank=True)
     starttls = models.BooleanField(_("use STARTTLS"), default=False)
     folder = models.CharField(_("IMAP folder"), max_length=255, default="INBOX")
     enabled = models.BooleanField(_("enabled"), default=True)
@@ -69,6 +105,14 @@ class MailAccount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.get_protocol_display()} {self.host})"
+
+    @property
+    def uses_oauth2(self) -> bool:
+        return self.auth_method != self.AuthMethod.PASSWORD
+
+    @property
+    def signin_needed(self) -> bool:
+        return self.auth_state == self.AuthState.SIGNIN_NEEDED
 
 
 class FetchedMessage(models.Model):

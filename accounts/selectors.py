@@ -28,9 +28,14 @@ def fetch_settings_get() -> FetchSettings:
 
 
 def mail_accounts_due() -> QuerySet[MailAccount]:
-    """Ids of the accounts scheduled polling covers: enabled, in global spaces."""
+    """Ids of the accounts scheduled polling covers: enabled, in global spaces.
+
+    Accounts waiting for someone to sign in again are left out: asking the
+    provider again would only be refused again.
+    """
     return (
         MailAccount.objects.filter(enabled=True, space__kind=Space.Kind.GLOBAL)
+        .exclude(auth_state=MailAccount.AuthState.SIGNIN_NEEDED)
         .order_by("pk")
         .values_list("pk", flat=True)
     )
@@ -87,7 +92,11 @@ def mail_accounts_report() -> list[MailAccount]:
     """
     return _with_latest_run(
         MailAccount.objects.select_related("space").order_by(
-            Case(When(consecutive_failures__gt=0, then=Value(0)), default=Value(1)),
+            Case(
+                When(auth_state=MailAccount.AuthState.SIGNIN_NEEDED, then=Value(0)),
+                When(consecutive_failures__gt=0, then=Value(0)),
+                default=Value(1),
+            ),
             F("last_error_at").desc(nulls_last=True),
             "space__name",
             "space__key",

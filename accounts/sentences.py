@@ -18,10 +18,22 @@ NOT_GLOBAL = "not_global"
 BUSY = "busy"
 DISABLED = "disabled"
 AUTOMATIC_OFF = "automatic_off"
+# OAuth2: the grant is gone (revoked, expired) and a person must sign in again.
+SIGNIN_NEEDED = "signin_needed"
+PROVIDER_UNREACHABLE = "provider_unreachable"
+PROVIDER_REFUSED = "provider_refused"
+PROVIDER_NOT_CONFIGURED = "provider_not_configured"
 
 # Kinds worth retrying soon: the network or the database may be back.
 TRANSIENT_KINDS = frozenset(
-    {"timeout", "connection_refused", "connection_failed", "unknown_host", DATABASE}
+    {
+        "timeout",
+        "connection_refused",
+        "connection_failed",
+        "unknown_host",
+        DATABASE,
+        PROVIDER_UNREACHABLE,
+    }
 )
 
 
@@ -105,6 +117,36 @@ def error_sentence(
             "control character such as a line break, which the mail server would "
             "read as another command, so nothing was sent. Edit the account and "
             "enter them again."
+        ),
+        "token_rejected": _(
+            "The mail server refused the account's OAuth2 access token. Check "
+            "that the mailbox allows IMAP or POP access and that the app was "
+            "granted the mail permissions (an administrator may have to "
+            "consent for the organisation); the next poll fetches a new token."
+        ),
+        "oauth2_unavailable": _(
+            "%(host)s does not offer OAuth2 sign-in (SASL OAUTHBEARER or "
+            "XOAUTH2). Check the host name, or sign in with a password."
+        ),
+        SIGNIN_NEEDED: _(
+            "Sign-in needed: the provider no longer accepts this account's "
+            "sign-in (it was revoked, expired, or the mailbox's password "
+            "changed). The account is not polled until someone signs in again."
+        ),
+        PROVIDER_UNREACHABLE: _(
+            "The sign-in provider could not be reached, so no access token "
+            "could be fetched. Nothing was deleted; the next poll retries."
+        ),
+        PROVIDER_REFUSED: _(
+            "The sign-in provider refused the archive's request. The site "
+            "administrator should check the app registration (client id and "
+            "secret) on the sign-in providers page."
+        ),
+        PROVIDER_NOT_CONFIGURED: _(
+            "This account signs in with a provider the site is no longer "
+            "registered with. The site administrator can configure it again "
+            "(MAILARCHIVE_OAUTH2_* settings), or edit the account to use a "
+            "password."
         ),
         PASSWORD_UNREADABLE: _(
             "The stored password can no longer be decrypted: the site's encryption "

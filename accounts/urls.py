@@ -42,6 +42,13 @@ urlpatterns = [
         views.poll_run_status,
         name="poll-run-status",
     ),
+    path(
+        "spaces/<str:key>/accounts/<int:account_id>/sign-in/",
+        views.account_signin,
+        name="account-signin",
+    ),
+    path("accounts/oauth2/callback/", views.oauth2_callback, name="oauth2-callback"),
+    path("site/sign-in-providers/", views.providers_view, name="providers"),
     path("site/fetching/", views.fetch_settings_view, name="fetch-settings"),
     path("site/mail-accounts/", views.report, name="report"),
 ]

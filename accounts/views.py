@@ -8,15 +8,20 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from spaces.decorators import site_admin_required, space_required
 from spaces.models import Level, Space
+from spaces.selectors import space_get_for
 
+from . import providers
 from .forms import FetchSettingsForm, MailAccountForm
 from .models import MailAccount, PollRun
 from .selectors import (
@@ -27,7 +32,7 @@ from .selectors import (
     poll_run_get,
     poll_runs_recent,
 )
-from .sentences import fetch_disabled_sentence
+from .sentences import error_sentence, fetch_disabled_sentence
 from .services import (
     fetch_settings_set,
     mail_account_create,
@@ -39,6 +44,10 @@ from .services import (
 )
 from .services.fetching import FetchDisabledError
 from .services.mail_accounts import plain_text_password
+from .services.signin import (
+    mail_account_signin_finish,
+    mail_account_signin_start,
+)
 from .templatetags.accounts_tags import poll_run_sentence
 
 View = Callable[..., HttpResponse]
@@ -56,8 +65,17 @@ def global_space_only(view: View) -> View:
     return wrapped
 
 
+# Sign-ins under way, in the session by state; older ones are dropped.
+SIGNIN_SESSION_KEY = "accounts.oauth2_signins"
+SIGNIN_MAX_AGE = 15 * 60
+SIGNIN_MAX_PENDING = 5
+
+
 def _after_save(request: HttpRequest, account: MailAccount, verb: str) -> None:
     """Test the saved account and tell the admin how it went."""
+    if account.uses_oauth2 and account.signin_needed:
+        messages.success(request, verb)
+        return
     result = mail_account_test(account)
     if result.ok:
         messages.success(request, f"{verb} {result.sentence(account)}")
@@ -116,6 +134,10 @@ def account_create(request: HttpRequest, space: Space) -> HttpResponse:
             form.add_error(None, error)
         else:
             _after_save(request, account, _("%(name)s added.") % {"name": account.name})
+            if account.signin_needed:
+                return redirect(
+                    "accounts:account-signin", key=space.key, account_id=account.pk
+                )
             return redirect("accounts:account-list", key=space.key)
     return render(
         request,
@@ -146,6 +168,10 @@ def account_edit(request: HttpRequest, space: Space, account_id: int) -> HttpRes
             form.add_error(None, error)
         else:
             _after_save(request, account, _("%(name)s saved.") % {"name": account.name})
+            if account.signin_needed:
+                return redirect(
+                    "accounts:account-signin", key=space.key, account_id=account.pk
+                )
             return redirect("accounts:account-list", key=space.key)
     return render(
         request,
@@ -157,6 +183,121 @@ def account_edit(request: HttpRequest, space: Space, account_id: int) -> HttpRes
             "recent_runs": poll_runs_recent(account),
         },
     )
+
+
+def _redirect_uri(request: HttpRequest) -> str:
+    """The one address providers send the browser back to (to be registered)."""
+    return request.build_absolute_uri(reverse("accounts:oauth2-callback"))
+
+
+@space_required(Level.ADMIN)
+@global_space_only
+def account_signin(request: HttpRequest, space: Space, account_id: int) -> HttpResponse:
+    """Send the browser to the account's provider to sign in (PKCE and state).
+
+    The provider sends it back to ``oauth2_callback``.
+    """
+    account = mail_account_get(space, account_id)
+    if not account.uses_oauth2:
+        return redirect("accounts:account-edit", key=space.key, account_id=account.pk)
+    try:
+        started = mail_account_signin_start(
+            account=account, redirect_uri=_redirect_uri(request)
+        )
+    except providers.ProviderError as error:
+        messages.error(
+            request,
+            _("%(name)s: the sign-in could not start. %(reason)s")
+            % {
+                "name": account.name,
+                "reason": error_sentence(error.kind, detail=error.detail),
+            },
+        )
+        return redirect("accounts:account-edit", key=space.key, account_id=account.pk)
+    now = timezone.now().timestamp()
+    pending = {
+        state: entry
+        for state, entry in request.session.get(SIGNIN_SESSION_KEY, {}).items()
+        if now - entry["at"] < SIGNIN_MAX_AGE
+    }
+    pending[started.state] = {
+        "account_id": account.pk,
+        "space": space.key,
+        # The verifier never leaves the server; the session is server-side.
+        "code_verifier": started.code_verifier,
+        "at": now,
+    }
+    newest = sorted(pending.items(), key=lambda item: item[1]["at"])
+    request.session[SIGNIN_SESSION_KEY] = dict(newest[-SIGNIN_MAX_PENDING:])
+    return redirect(started.url)
+
+
+@require_GET
+def oauth2_callback(request: HttpRequest) -> HttpResponse:
+    """Where providers send the browser back; renders accounts/signin_failed.html
+    for a sign-in this session did not start, else returns to the account."""
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    pending = request.session.get(SIGNIN_SESSION_KEY, {})
+    entry = pending.pop(request.GET.get("state", ""), None)
+    request.session[SIGNIN_SESSION_KEY] = pending
+    if entry is None or timezone.now().timestamp() - entry["at"] > SIGNIN_MAX_AGE:
+        return render(request, "accounts/signin_failed.html", status=400)
+    space = space_get_for(request.user, entry["space"], Level.ADMIN)
+    account = mail_account_get(space, entry["account_id"])
+    back = redirect("accounts:account-edit", key=space.key, account_id=account.pk)
+    error = request.GET.get("error")
+    if error or not request.GET.get("code"):
+        messages.error(request, _signin_refused_sentence(account, request))
+        return back
+    try:
+        account = mail_account_signin_finish(
+            account=account,
+            code=request.GET["code"],
+            code_verifier=entry["code_verifier"],
+            redirect_uri=_redirect_uri(request),
+            actor=request.user,
+        )
+    except providers.ProviderError as error:
+        messages.error(
+            request,
+            _("%(name)s was not signed in: %(reason)s")
+            % {
+                "name": account.name,
+                "reason": error_sentence(error.kind, detail=error.detail),
+            },
+        )
+        return back
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return back
+    messages.success(
+        request,
+        _("%(name)s is signed in as %(address)s.")
+        % {
+            "name": account.name,
+            "address": account.oauth2_signed_in_as or account.username,
+        },
+    )
+    _after_save(request, account, "")
+    return back
+
+
+def _signin_refused_sentence(account: MailAccount, request: HttpRequest) -> str:
+    error = request.GET.get("error", "")
+    description = request.GET.get("error_description", "")
+    said = f"{error}: {description}" if description else error
+    if error in ("consent_required", "access_denied", "unauthorized_client"):
+        return _(
+            "%(name)s was not signed in: the provider did not grant access "
+            "(%(said)s). If the provider asks for an administrator's approval, "
+            "an administrator of the organisation must consent to the app "
+            "first (see the README), then sign in again."
+        ) % {"name": account.name, "said": said}
+    return _("%(name)s was not signed in: the provider answered %(said)s.") % {
+        "name": account.name,
+        "said": said or _("nothing"),
+    }
 
 
 @space_required(Level.ADMIN)
@@ -319,5 +460,37 @@ def report(request: HttpRequest) -> HttpResponse:
             "fetch_disabled": settings.MAILARCHIVE_FETCH_DISABLED,
             "fetch_disabled_sentence": fetch_disabled_sentence(),
             "automatic_polling": fetch_settings_get().automatic_polling,
+        },
+    )
+
+
+@require_GET
+@site_admin_required
+def providers_view(request: HttpRequest) -> HttpResponse:
+    """Renders accounts/providers.html: the sign-in providers and what to
+    register with them."""
+    rows = []
+    for key, label in MailAccount.AuthMethod.choices:
+        if key == MailAccount.AuthMethod.PASSWORD:
+            continue
+        row: dict[str, Any] = {"key": key, "label": label, "configured": False}
+        if key in providers.provider_keys_configured():
+            row["configured"] = True
+            try:
+                provider = providers.provider_get(key)
+            except providers.ProviderError as error:
+                row["problem"] = error_sentence(error.kind, detail=error.detail)
+            else:
+                row["provider"] = provider
+                row["scopes"] = " ".join(provider.scopes)
+        rows.append(row)
+    return render(
+        request,
+        "accounts/providers.html",
+        {
+            "rows": rows,
+            "redirect_uri": _redirect_uri(request),
+            "insecure": not request.is_secure()
+            and not providers.is_loopback(_redirect_uri(request)),
         },
     )

@@ -280,6 +280,33 @@ FILE_UPLOAD_HANDLERS = [
 ]
 SSL_CERT_FILE = env.str("SSL_CERT_FILE", default="")
 
+# OAuth2 sign-in for mail accounts: a provider is offered once the archive is
+# registered with it (README: "Signing in with Microsoft 365 or Google").
+MAILARCHIVE_OAUTH2_MICROSOFT_CLIENT_ID = env.str(
+    "MAILARCHIVE_OAUTH2_MICROSOFT_CLIENT_ID", default=""
+)
+MAILARCHIVE_OAUTH2_MICROSOFT_CLIENT_SECRET = env.str(
+    "MAILARCHIVE_OAUTH2_MICROSOFT_CLIENT_SECRET", default=""
+)
+MAILARCHIVE_OAUTH2_MICROSOFT_TENANT = env.str(
+    "MAILARCHIVE_OAUTH2_MICROSOFT_TENANT", default="common"
+)
+MAILARCHIVE_OAUTH2_GOOGLE_CLIENT_ID = env.str(
+    "MAILARCHIVE_OAUTH2_GOOGLE_CLIENT_ID", default=""
+)
+MAILARCHIVE_OAUTH2_GOOGLE_CLIENT_SECRET = env.str(
+    "MAILARCHIVE_OAUTH2_GOOGLE_CLIENT_SECRET", default=""
+)
+MAILARCHIVE_OAUTH2_CUSTOM_ISSUER = env.str(
+    "MAILARCHIVE_OAUTH2_CUSTOM_ISSUER", default=""
+)
+MAILARCHIVE_OAUTH2_CUSTOM_CLIENT_ID = env.str(
+    "MAILARCHIVE_OAUTH2_CUSTOM_CLIENT_ID", default=""
+)
+MAILARCHIVE_OAUTH2_CUSTOM_CLIENT_SECRET = env.str(
+    "MAILARCHIVE_OAUTH2_CUSTOM_CLIENT_SECRET", default=""
+)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -19,7 +19,7 @@ from tests.factories import (
 )
 
 # One Dovecot and one Chromium for the whole session, whichever tests use them.
-pytest_plugins = ["tests.dovecot", "tests.browser.fixtures"]
+pytest_plugins = ["tests.dovecot", "tests.oauth2_server", "tests.browser.fixtures"]
 
 
 @pytest.fixture(scope="session")

@@ -9,12 +9,19 @@ POP3S with STARTTLS on the plain ports. Its certificate is issued for
 ``deliver`` writes straight into the Maildir so large mailboxes are seeded in
 seconds.
 
+Besides passwords, every instance signs users in with OAuth2 bearer tokens
+(SASL XOAUTH2 and OAUTHBEARER) through Dovecot's ``oauth2`` passdb, which
+validates JWT access tokens itself (``introspection_mode = local``) against
+the keys ``trust_jwt_key`` writes into its key dictionary; the token's
+``email`` claim names the mail user. No network call is involved.
+
 Dovecot needs root to switch to its unprivileged users, so the tests run as
 root; ``scripts/ensure-dovecot`` installs the packages.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import datetime
 import grp
@@ -217,9 +224,15 @@ class DovecotServer:
     IMAP server announces (e.g. to hide UIDPLUS).
     """
 
-    def __init__(self, *, imap_capability: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        imap_capability: str | None = None,
+        auth_mechanisms: str = "plain login xoauth2 oauthbearer",
+    ) -> None:
         self.host = HOST
         self._imap_capability = imap_capability
+        self._auth_mechanisms = auth_mechanisms
         self._root: Path | None = None
         self._ports: dict[str, int] = {}
         self._users: dict[str, str] = {}
@@ -309,6 +322,8 @@ class DovecotServer:
             generate_certificates(root / "tls")
             (root / "mail").mkdir()
             (root / "passwd").mkdir()
+            (root / "jwt-keys").mkdir()
+            (root / "dovecot-oauth2.conf.ext").write_text(self._oauth2_config())
             # A port picked as free can be taken by someone else before
             # Dovecot binds it; such a start fails fast and is retried.
             for attempt in range(3):
@@ -435,7 +450,7 @@ ssl_min_protocol = TLSv1.2
 # Plain logins are allowed on unencrypted connections so that the plain
 # IMAP/POP3 paths can be tested on loopback.
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = {self._auth_mechanisms}
 # Wrong-password tests would otherwise wait two seconds each.
 auth_failure_delay = 0
 
@@ -455,6 +470,13 @@ pop3_uidl_format = %08Xu%08Xv
 passdb {{
   driver = passwd-file
   args = scheme=PLAIN username_format=%u {root}/passwd/%u
+  mechanisms = plain login
+}}
+# Bearer tokens (XOAUTH2, OAUTHBEARER): JWTs checked against trusted keys.
+passdb {{
+  driver = oauth2
+  args = {root}/dovecot-oauth2.conf.ext
+  mechanisms = xoauth2 oauthbearer
 }}
 userdb {{
   driver = passwd-file
@@ -496,6 +518,31 @@ service pop3-login {{
   }}
 }}
 """
+
+    def _oauth2_config(self) -> str:
+        return f"""\
+introspection_mode = local
+local_validation_key_dict = fs:posix:prefix={self.root}/jwt-keys/
+username_attribute = email
+"""
+
+    def trust_jwt_key(self, *, alg: str, kid: str, key: bytes, azp: str = "") -> None:
+        """Accept JWT access tokens signed with *key* from now on.
+
+        For HS* algorithms *key* is the shared secret; for RS*/ES* it is the
+        PEM public key. Tokens without an ``azp`` claim are looked up under
+        ``default``. Safe to re-run (the key is replaced).
+        """
+        value = base64.b64encode(key) if alg.upper().startswith("HS") else key
+        directory = self.root / "jwt-keys" / (azp or "default") / alg.upper()
+        directory.mkdir(parents=True, exist_ok=True)
+        for path in (directory.parent, directory):
+            path.chmod(0o755)
+        staging = directory / f".{kid}.new"
+        staging.write_bytes(value)
+        os.chown(staging, 0, self._dovecot_gid)
+        staging.chmod(0o640)
+        staging.replace(directory / kid)
 
     # -- users and folders ---------------------------------------------------
 

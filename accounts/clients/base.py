@@ -42,27 +42,31 @@ from typing import Self
 
 from cryptography import x509
 
+from accounts.clients.credentials import Credential, OAuth2Token, Password
 from accounts.clients.deadline import (
     MIN_TRANSFER_RATE,
     Deadline,
     DeadlineExceededError,
 )
+from accounts.clients.protocols import Protocol, protocol_get, protocol_names
 
-PROTOCOLS = ("pop", "pops", "imap", "imaps")
-DEFAULT_PORTS = {"pop": 110, "pops": 995, "imap": 143, "imaps": 993}
 # OpenSSL verify codes for a certificate that does not name the host.
 _NAME_MISMATCH_CODES = frozenset({62, 64})
 
 
 @dataclass(frozen=True)
 class ConnectionSettings:
-    """Where and how to reach one mail account. Validated on creation."""
+    """Where and how to reach one mail account. Validated on creation.
+
+    ``credential`` is how the client signs in (``Password`` or
+    ``OAuth2Token``); ``password`` alone is shorthand for a ``Password``.
+    """
 
     protocol: str
     host: str
     port: int
     username: str
-    password: str = field(repr=False)
+    password: str = field(default="", repr=False)
     folder: str = "INBOX"
     starttls: bool = False
     timeout: float = 30.0
@@ -73,13 +77,19 @@ class ConnectionSettings:
     deadline: float | None = None
     # Messages larger than this are not read (None: no limit).
     max_message_bytes: int | None = None
+    credential: Credential | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        if self.protocol not in PROTOCOLS:
+        names = protocol_names()
+        if self.protocol not in names:
             raise ValueError(
-                f"protocol must be one of {', '.join(PROTOCOLS)}, not {self.protocol!r}"
+                f"protocol must be one of {', '.join(names)}, not {self.protocol!r}"
             )
-        if self.starttls and self.protocol in ("pops", "imaps"):
+        if self.credential is None:
+            object.__setattr__(self, "credential", Password(self.password))
+        elif self.password:
+            raise ValueError("give either a password or a credential, not both")
+        if self.starttls and self.spec.implicit_tls:
             raise ValueError(f"{self.protocol} is TLS from the start; no STARTTLS")
         if not self.host.strip():
             raise ValueError("host is empty")
@@ -93,8 +103,13 @@ class ConnectionSettings:
             raise ValueError("max_message_bytes must be positive")
 
     @property
+    def spec(self) -> Protocol:
+        """The registry's entry for ``protocol``."""
+        return protocol_get(self.protocol)
+
+    @property
     def uses_implicit_tls(self) -> bool:
-        return self.protocol in ("pops", "imaps")
+        return self.spec.implicit_tls
 
     @property
     def server_hostname(self) -> str:
@@ -147,6 +162,9 @@ class ErrorKind(enum.StrEnum):
     PROTOCOL_ERROR = "protocol_error"
     DEADLINE_EXCEEDED = "deadline_exceeded"
     INVALID_SETTING = "invalid_setting"
+    # The server refused an OAuth2 access token, or offers no way to use one.
+    TOKEN_REJECTED = "token_rejected"
+    OAUTH2_UNAVAILABLE = "oauth2_unavailable"
 
 
 class MailClientError(Exception):
@@ -316,10 +334,27 @@ def login_error(settings: ConnectionSettings, error: Exception) -> MailClientErr
             f"right now ({text}). This is usually temporary, for example while "
             "another session holds the mailbox; the next poll tries again.",
         )
+    if isinstance(settings.credential, OAuth2Token):
+        return MailClientError(
+            ErrorKind.TOKEN_REJECTED,
+            f"{settings.where} refused the OAuth2 access token for "
+            f"{settings.username!r} ({text}). Check that the mailbox allows IMAP "
+            "or POP access and that the app was granted the mail scopes.",
+        )
     return MailClientError(
         ErrorKind.LOGIN_REJECTED,
         f"{settings.where} rejected the login of {settings.username!r} "
         f"({text}). Check the user name and password.",
+    )
+
+
+def oauth2_unavailable_error(settings: ConnectionSettings) -> MailClientError:
+    """The error for a server that offers neither OAUTHBEARER nor XOAUTH2."""
+    return MailClientError(
+        ErrorKind.OAUTH2_UNAVAILABLE,
+        f"{settings.where} offers no OAuth2 sign-in (neither SASL OAUTHBEARER "
+        "nor XOAUTH2). Sign in with a password, or use the provider's own "
+        "mail server name.",
     )
 
 
@@ -334,13 +369,16 @@ def has_control_character(text: str) -> bool:
 
 def unsafe_setting_error(settings: ConnectionSettings) -> MailClientError | None:
     """The error for settings that must not be sent to a server, else ``None``."""
-    fields = {
-        "host name": settings.host,
-        "user name": settings.username,
-        "password": settings.password,
-        "folder": settings.folder,
-    }
-    for label, value in fields.items():
+    credential = settings.credential
+    secret_label = "password" if isinstance(credential, Password) else "access token"
+    fields = [
+        ("host name", settings.host),
+        ("user name", settings.username),
+        ("folder", settings.folder),
+    ]
+    if credential is not None:
+        fields += [(secret_label, secret) for secret in credential.secrets]
+    for label, value in fields:
         if has_control_character(value):
             return MailClientError(
                 ErrorKind.INVALID_SETTING,
@@ -454,6 +492,8 @@ class MailClient(abc.ABC):
                 raise
             if translated.kind not in (
                 ErrorKind.LOGIN_REJECTED,
+                ErrorKind.TOKEN_REJECTED,
+                ErrorKind.OAUTH2_UNAVAILABLE,
                 ErrorKind.FOLDER_MISSING,
             ):
                 self._broken = True

@@ -41,12 +41,15 @@ from accounts.clients.base import (
     ServerMessage,
     login_error,
     network_error,
+    oauth2_unavailable_error,
     server_text,
     tls_context,
     unverified_context,
 )
+from accounts.clients.credentials import OAuth2Token, describe_sasl_error
 from accounts.clients.deadline import Deadline
 from accounts.clients.guard import check_destination
+from accounts.clients.protocols import Protocol, register
 
 # Bounds for one FETCH: few enough bytes to hold in memory, few enough UIDs
 # to stay far below servers' command line limits.
@@ -248,15 +251,22 @@ class IMAPMailClient(MailClient):
         self.uidvalidity = int(selected[b"UIDVALIDITY"])
 
     def _login(self, client: _IMAPClient) -> None:
-        """Authenticate with LOGIN, or AUTHENTICATE PLAIN for non-ASCII credentials.
+        """Sign in with the settings' credential.
 
-        LOGIN can only carry ASCII here (imaplib encodes commands as ASCII), while
-        SASL PLAIN carries UTF-8 (RFC 4616), so a password such as "pässwort"
-        needs the server to offer AUTH=PLAIN.
+        A password goes with LOGIN, or AUTHENTICATE PLAIN when it is not ASCII:
+        LOGIN can only carry ASCII here (imaplib encodes commands as ASCII),
+        while SASL PLAIN carries UTF-8 (RFC 4616), so a password such as
+        "pässwort" needs the server to offer AUTH=PLAIN. An OAuth2 token goes
+        with AUTHENTICATE OAUTHBEARER or XOAUTH2, whichever the server offers.
         """
         settings = self.settings
-        if settings.username.isascii() and settings.password.isascii():
-            client.login(settings.username, settings.password)
+        credential = settings.credential
+        if isinstance(credential, OAuth2Token):
+            self._token_login(client, credential)
+            return
+        password = credential.secret
+        if settings.username.isascii() and password.isascii():
+            client.login(settings.username, password)
             return
         if not client.has_capability("AUTH=PLAIN"):
             raise MailClientError(
@@ -265,7 +275,44 @@ class IMAPMailClient(MailClient):
                 "non-ASCII characters, which IMAP LOGIN cannot carry, and the "
                 "server does not offer AUTH=PLAIN. Use an ASCII-only password.",
             )
-        client.plain_login(settings.username, settings.password)
+        client.plain_login(settings.username, password)
+
+    def _token_login(self, client: _IMAPClient, token: OAuth2Token) -> None:
+        settings = self.settings
+        offered = {
+            capability.decode("ascii", "replace").upper().removeprefix("AUTH=")
+            for capability in client.capabilities()
+            if capability.upper().startswith(b"AUTH=")
+        }
+        mechanism = token.mechanism_for(offered)
+        if mechanism is None:
+            raise oauth2_unavailable_error(settings)
+        first = token.initial_response(
+            mechanism,
+            username=settings.username,
+            host=settings.server_hostname,
+            port=settings.port,
+        )
+        challenges: list[bytes] = []
+
+        def respond(challenge: bytes) -> bytes:
+            # The first continuation is empty (IMAP has no initial response
+            # here); a later one carries the server's error as JSON.
+            if not challenges and not challenge:
+                challenges.append(b"")
+                return first
+            challenges.append(challenge)
+            return token.failure_reply(mechanism)
+
+        try:
+            client.sasl_login(mechanism, respond)
+        except LoginError as error:
+            said = [describe_sasl_error(c) for c in challenges if c]
+            if said:
+                raise login_error(
+                    settings, LoginError(f"{server_text(error)}; {said[-1]}")
+                ) from error
+            raise
 
     def _logout(self) -> None:
         if self._client is not None:
@@ -468,3 +515,28 @@ class IMAPMailClient(MailClient):
         finally:
             for chunk in _chunks(others, UID_CHUNK):
                 client.add_flags(chunk, [DELETED], silent=True)
+
+
+for _protocol in (
+    Protocol(
+        name="imap",
+        label="IMAP",
+        family="imap",
+        default_port=143,
+        implicit_tls=False,
+        reads_folders=True,
+        deletes_at_logout=False,
+        client_class=IMAPMailClient,
+    ),
+    Protocol(
+        name="imaps",
+        label="IMAPS",
+        family="imap",
+        default_port=993,
+        implicit_tls=True,
+        reads_folders=True,
+        deletes_at_logout=False,
+        client_class=IMAPMailClient,
+    ),
+):
+    register(_protocol)

@@ -18,6 +18,7 @@ deletion, and yields the message as too large; it stays on the server.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import poplib
@@ -33,12 +34,15 @@ from accounts.clients.base import (
     ServerListing,
     ServerMessage,
     login_error,
+    oauth2_unavailable_error,
     server_text,
     tls_context,
     unverified_context,
 )
+from accounts.clients.credentials import OAuth2Token, describe_sasl_error
 from accounts.clients.deadline import Deadline
 from accounts.clients.guard import check_destination
+from accounts.clients.protocols import Protocol, register
 
 # RETR is read in pieces of this size, so no line length limit applies.
 _CHUNK = 1 << 20
@@ -200,11 +204,54 @@ class POP3Client(MailClient):
                     "or ask the mail provider to enable TLS.",
                 )
             self._connection.stls(context)
+        credential = settings.credential
         try:
-            self._connection.user(settings.username)
-            self._connection.pass_(settings.password)
+            if isinstance(credential, OAuth2Token):
+                self._token_login(credential)
+            else:
+                self._connection.user(settings.username)
+                self._connection.pass_(credential.secret)
         except poplib.error_proto as error:
             raise login_error(settings, error) from error
+
+    def _token_login(self, token: OAuth2Token) -> None:
+        """AUTH OAUTHBEARER or XOAUTH2 (RFC 5034), whichever the server offers.
+
+        The token goes as the initial response. A server that refuses it
+        answers with a continuation holding its reasons (JSON), which the
+        client acknowledges before the final -ERR.
+        """
+        settings = self.settings
+        pop = self._connection
+        try:
+            capabilities = pop.capa()
+        except poplib.error_proto:
+            capabilities = {}
+        offered = {name.upper() for name in capabilities.get("SASL", [])}
+        mechanism = token.mechanism_for(offered)
+        if mechanism is None:
+            raise oauth2_unavailable_error(settings)
+        first = token.initial_response(
+            mechanism,
+            username=settings.username,
+            host=settings.server_hostname,
+            port=settings.port,
+        )
+        answer = pop._shortcmd(
+            f"AUTH {mechanism} {base64.b64encode(first).decode('ascii')}"
+        )
+        if answer.startswith(b"+OK"):
+            return
+        # "+ <base64 JSON>": the server's reasons for refusing the token.
+        said = describe_sasl_error(base64.b64decode(answer[1:].strip() or b""))
+        try:
+            pop._putcmd(
+                base64.b64encode(token.failure_reply(mechanism)).decode("ascii")
+            )
+            pop._getresp()
+        except poplib.error_proto as error:
+            raise poplib.error_proto(f"{server_text(error)}; {said}") from error
+        raise poplib.error_proto(f"-ERR {said}")
 
     def _logout(self) -> None:
         if self._pop is not None:
@@ -346,3 +393,28 @@ class POP3Client(MailClient):
                     self._connection.dele(number)
                 self._marked.add(number)
                 self._marked_ids[server_id] = None
+
+
+for _protocol in (
+    Protocol(
+        name="pop",
+        label="POP",
+        family="pop",
+        default_port=110,
+        implicit_tls=False,
+        reads_folders=False,
+        deletes_at_logout=True,
+        client_class=POP3Client,
+    ),
+    Protocol(
+        name="pops",
+        label="POPS",
+        family="pop",
+        default_port=995,
+        implicit_tls=True,
+        reads_folders=False,
+        deletes_at_logout=True,
+        client_class=POP3Client,
+    ),
+):
+    register(_protocol)

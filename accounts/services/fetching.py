@@ -80,6 +80,11 @@ def mail_account_fetch_request(
             _("%(name)s is disabled; enable it to fetch its mail.")
             % {"name": account.name}
         )
+    if account.signin_needed:
+        raise ValidationError(
+            _("%(name)s needs someone to sign in before its mail can be fetched.")
+            % {"name": account.name}
+        )
     with transaction.atomic():
         run = PollRun.objects.create(
             account=account,

@@ -13,18 +13,33 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from accounts.clients import ConnectionSettings, MailClientError, open_client
-from accounts.clients.base import has_control_character
+from accounts import providers
+from accounts.clients import (
+    ConnectionSettings,
+    Credential,
+    MailClientError,
+    Password,
+    open_client,
+    protocol_get,
+)
+from accounts.clients.base import ErrorKind, has_control_character
 from accounts.crypto import (
     PasswordUnreadableError,
-    password_decrypt,
     password_encrypt,
     password_reencrypt,
 )
 from accounts.models import MailAccount
+from accounts.providers import ProviderError, TokenSet
 from accounts.sentences import INTERNAL, PASSWORD_UNREADABLE, error_sentence
 from spaces.models import Space
 from spaces.services import audit_record
+
+from .signin import (
+    grant_check,
+    grant_fields,
+    mail_account_credential,
+    oauth2_access_token_forget,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -39,14 +54,18 @@ EDITABLE_FIELDS = frozenset(
         "folder",
         "starttls",
         "enabled",
+        "auth_method",
+        "oauth2_scopes",
     }
 )
-# Where the stored password goes: changing any of these sends it to another
-# server or user, so the password must be entered again.
+# Where the stored credential goes: changing any of these sends it to another
+# server or user, so the password must be entered again, or (OAuth2) someone
+# must sign in again.
 CONNECTION_FIELDS = ("protocol", "host", "port", "username", "starttls")
+# How the account signs in; changing it needs the new credential too.
+CREDENTIAL_FIELDS = ("auth_method", "oauth2_scopes")
 # The fields sent to the mail server as they are, besides the password.
 SERVER_TEXT_FIELDS = ("host", "username", "folder")
-STARTTLS_PROTOCOLS = frozenset({MailAccount.Protocol.POP, MailAccount.Protocol.IMAP})
 # A connection test runs while the admin waits for the page: this long at most,
 # for every read and for the whole test.
 TEST_TIMEOUT_MAX = 20.0
@@ -73,8 +92,7 @@ class TestResult:
             count = self.message_count or 0
             where = (
                 _("folder %(folder)s") % {"folder": account.folder}
-                if account.protocol
-                in (MailAccount.Protocol.IMAP, MailAccount.Protocol.IMAPS)
+                if protocol_get(account.protocol).reads_folders
                 else _("the mailbox")
             )
             return ngettext(
@@ -99,27 +117,39 @@ def poll_deadline() -> float:
     return float(max(limit - POLL_DEADLINE_MARGIN, limit / 2))
 
 
+def starttls_applies(protocol: str) -> bool:
+    """Whether STARTTLS means anything for ``protocol`` (not TLS from the start)."""
+    try:
+        return protocol_get(protocol).offers_starttls
+    except KeyError:
+        return False
+
+
 def connection_settings_for(
     account: MailAccount,
     *,
-    password: str,
+    password: str | None = None,
+    credential: Credential | None = None,
     timeout: float | None = None,
     deadline: float | None = None,
 ) -> ConnectionSettings:
     """The protocol clients' view of ``account``, with the site's TLS and guard.
 
-    ``deadline`` bounds the whole session; by default a poll's
-    (``poll_deadline``). Messages over MAILARCHIVE_MAX_MESSAGE_BYTES are not
-    read.
+    ``credential`` is what the client signs in with (``password`` is
+    shorthand for a ``Password``). ``deadline`` bounds the whole session; by
+    default a poll's (``poll_deadline``). Messages over
+    MAILARCHIVE_MAX_MESSAGE_BYTES are not read.
     """
+    if credential is None:
+        credential = Password(password or "")
     return ConnectionSettings(
         protocol=account.protocol,
         host=account.host,
         port=account.port,
         username=account.username,
-        password=password,
+        credential=credential,
         folder=account.folder or "INBOX",
-        starttls=account.starttls and account.protocol in STARTTLS_PROTOCOLS,
+        starttls=account.starttls and starttls_applies(account.protocol),
         timeout=timeout or settings.MAILARCHIVE_MAIL_TIMEOUT,
         allowed_hosts=tuple(settings.MAILARCHIVE_ALLOWED_MAIL_HOSTS),
         ca_file=settings.SSL_CERT_FILE or None,
@@ -129,8 +159,8 @@ def connection_settings_for(
 
 
 def plain_text_password(account: MailAccount) -> bool:
-    """Whether the password crosses the network unencrypted."""
-    return account.protocol in STARTTLS_PROTOCOLS and not account.starttls
+    """Whether the password (or token) crosses the network unencrypted."""
+    return starttls_applies(account.protocol) and not account.starttls
 
 
 def _refuse_control_characters(values: dict[str, str]) -> None:
@@ -171,6 +201,18 @@ def _validate(account: MailAccount) -> None:
     )
     if account.port is None and account.protocol in MailAccount.DEFAULT_PORTS:
         account.port = MailAccount.DEFAULT_PORTS[account.protocol]
+    account.oauth2_scopes = " ".join(dict.fromkeys(account.oauth2_scopes.split()))
+    if account.uses_oauth2 and account.auth_method not in (
+        providers.provider_keys_configured()
+    ):
+        raise ValidationError(
+            {
+                "auth_method": _(
+                    "The site is not registered with this sign-in provider; "
+                    "the site administrator can set it up."
+                )
+            }
+        )
     if account.port is not None and not 0 < account.port < 65536:
         raise ValidationError({"port": _("A port is a number from 1 to 65535.")})
     if not account.host or any(c.isspace() or c in "/@" for c in account.host):
@@ -181,7 +223,7 @@ def _validate(account: MailAccount) -> None:
                 )
             }
         )
-    if account.starttls and account.protocol not in STARTTLS_PROTOCOLS:
+    if account.starttls and not starttls_applies(account.protocol):
         raise ValidationError(
             {
                 "starttls": _(
@@ -211,23 +253,37 @@ def mail_account_create(
     protocol: str,
     host: str,
     username: str,
-    password: str,
+    password: str = "",
     port: int | None = None,
     folder: str = "INBOX",
     starttls: bool = False,
     enabled: bool = True,
     description: str = "",
     actor: AbstractBaseUser | None = None,
+    auth_method: str = MailAccount.AuthMethod.PASSWORD,
+    oauth2_scopes: str = "",
+    grant: TokenSet | None = None,
 ) -> MailAccount:
-    """Add a mail account to a global space, its password encrypted.
+    """Add a mail account to a global space, its password or grant encrypted.
 
-    Raises ValidationError (personal space, taken name, bad field). A blank port
-    becomes the protocol's standard one. Not safe to re-run: the name is taken
-    the second time.
+    A password account needs ``password``. An OAuth2 account (``auth_method``
+    a configured provider) takes no password: with ``grant`` (from the device
+    flow) it is signed in at once, without it it waits in "Sign-in needed"
+    until someone signs in. Raises ValidationError (personal space, taken
+    name, bad field, a grant for another mailbox). A blank port becomes the
+    protocol's standard one. Not safe to re-run: the name is taken the second
+    time.
     """
-    if not password:
+    oauth2 = auth_method != MailAccount.AuthMethod.PASSWORD
+    if oauth2 and password:
+        raise ValidationError(
+            {"password": _("An account that signs in with OAuth2 has no password.")}
+        )
+    if not oauth2 and not password:
         raise ValidationError({"password": _("Enter the mailbox's password.")})
     _refuse_control_characters({"password": password})
+    if grant is not None:
+        grant_check(username=username, tokens=grant)
     account = MailAccount(
         space=space,
         name=name,
@@ -236,11 +292,21 @@ def mail_account_create(
         host=host,
         port=port,
         username=username,
-        password_encrypted=password_encrypt(password),
+        password_encrypted=password_encrypt(password) if password else "",
         starttls=starttls,
         folder=folder,
         enabled=enabled,
+        auth_method=auth_method,
+        oauth2_scopes=oauth2_scopes,
+        auth_state=(
+            MailAccount.AuthState.SIGNIN_NEEDED
+            if oauth2 and grant is None
+            else MailAccount.AuthState.OK
+        ),
     )
+    if grant is not None:
+        for name, value in grant_fields(grant).items():
+            setattr(account, name, value)
     _validate(account)
     account.save()
     audit_record(
@@ -255,12 +321,15 @@ def mail_account_create(
 
 def _apply_changes(
     account: MailAccount, changes: dict[str, Any], password: str
-) -> list[str]:
+) -> tuple[list[str], list[str]]:
     """Set ``changes`` on ``account`` (not saved) and check the result.
 
-    Returns the names of the fields that change. Raises ValidationError for an
-    unknown field, a bad value, or a blank ``password`` when the account would
-    reach another server or user than the stored password was entered for.
+    Returns the names of the fields that change, and of those among them that
+    point the account's credential elsewhere. Raises ValidationError for an
+    unknown field, a bad value, or a blank ``password`` when a password
+    account would reach another server or user than its password was entered
+    for. (An OAuth2 account so changed needs signing in again instead; see
+    ``mail_account_update``.)
     """
     unknown = set(changes) - EDITABLE_FIELDS
     if unknown:
@@ -269,14 +338,19 @@ def _apply_changes(
             % {"fields": ", ".join(sorted(unknown))}
         )
     _refuse_control_characters({"password": password})
-    before = {name: getattr(account, name) for name in CONNECTION_FIELDS}
+    watched = (*CONNECTION_FIELDS, *CREDENTIAL_FIELDS)
+    before = {name: getattr(account, name) for name in watched}
     changed = sorted(k for k, v in changes.items() if getattr(account, k) != v)
     for key, value in changes.items():
         setattr(account, key, value)
     _validate(account)
-    moved = [
-        name for name in CONNECTION_FIELDS if getattr(account, name) != before[name]
-    ]
+    moved = [name for name in watched if getattr(account, name) != before[name]]
+    if account.uses_oauth2:
+        if password:
+            raise ValidationError(
+                {"password": _("An account that signs in with OAuth2 has no password.")}
+            )
+        return changed, moved
     if moved and not password:
         raise ValidationError(
             {
@@ -293,7 +367,7 @@ def _apply_changes(
                 }
             }
         )
-    return changed
+    return changed, moved
 
 
 def mail_account_update_check(
@@ -307,6 +381,15 @@ def mail_account_update_check(
     _apply_changes(stored, changes, password)
 
 
+def _forget_grant(account: MailAccount) -> None:
+    account.auth_state = MailAccount.AuthState.SIGNIN_NEEDED
+    account.oauth2_access_token_encrypted = ""
+    account.oauth2_access_token_expires_at = None
+    account.oauth2_refresh_token_encrypted = ""
+    account.oauth2_signed_in_as = ""
+    account.oauth2_signed_in_at = None
+
+
 @transaction.atomic
 def mail_account_update(
     *,
@@ -317,14 +400,25 @@ def mail_account_update(
 ) -> MailAccount:
     """Change the fields in ``changes``; a blank ``password`` keeps the stored one.
 
-    Changing the protocol, host, port, user name or STARTTLS needs the
-    password again (see ``CONNECTION_FIELDS``). Raises ValidationError for a
-    bad value, an unknown field or a missing password. Safe to re-run.
+    Changing the protocol, host, port, user name, STARTTLS or how the account
+    signs in needs the credential again (see ``CONNECTION_FIELDS``): a
+    password account the password, while an OAuth2 account forgets its grant
+    and waits in "Sign-in needed" until someone signs in. Raises
+    ValidationError for a bad value, an unknown field or a missing password.
+    Safe to re-run.
     """
-    changed = _apply_changes(account, changes, password)
-    if password:
+    changed, moved = _apply_changes(account, changes, password)
+    if account.uses_oauth2:
+        # A password of an account that now signs in otherwise is not kept.
+        account.password_encrypted = ""
+        if moved:
+            _forget_grant(account)
+    elif password:
         account.password_encrypted = password_encrypt(password)
         changed.append("password")
+        if moved:
+            _forget_grant(account)
+            account.auth_state = MailAccount.AuthState.OK
     account.save()
     if changed:
         audit_record(
@@ -382,18 +476,22 @@ def mail_account_test(account: MailAccount) -> TestResult:
     guard and certificate checks are the same as for polling.
     """
     try:
-        password = password_decrypt(account.password_encrypted)
+        credential = mail_account_credential(account)
     except PasswordUnreadableError:
         return TestResult(ok=False, kind=PASSWORD_UNREADABLE)
+    except ProviderError as error:
+        return TestResult(ok=False, kind=error.kind, detail=error.detail)
     timeout = min(settings.MAILARCHIVE_MAIL_TIMEOUT, TEST_TIMEOUT_MAX)
     try:
         with open_client(
             connection_settings_for(
-                account, password=password, timeout=timeout, deadline=timeout
+                account, credential=credential, timeout=timeout, deadline=timeout
             )
         ) as client:
             count = client.message_count()
     except MailClientError as error:
+        if error.kind == ErrorKind.TOKEN_REJECTED:
+            oauth2_access_token_forget(account_id=account.pk)
         return TestResult(ok=False, kind=error.kind, detail=str(error))
     except Exception as error:
         logger.exception("connection test of mail account %s failed", account.pk)
@@ -407,11 +505,19 @@ class RotationResult:
     unreadable: list[int]
 
 
-def mail_account_passwords_rotate() -> RotationResult:
-    """Re-encrypt every stored password under the first configured key.
+SECRET_FIELDS = (
+    "password_encrypted",
+    "oauth2_refresh_token_encrypted",
+    "oauth2_access_token_encrypted",
+)
 
-    Accounts whose password no key decrypts are left alone and listed. Safe to
-    re-run.
+
+def mail_account_secrets_rotate() -> RotationResult:
+    """Re-encrypt every stored secret (passwords, OAuth2 tokens) under the
+    first configured key.
+
+    Accounts holding a secret no key decrypts are left alone and listed.
+    ``rotated`` counts the accounts re-encrypted. Safe to re-run.
     """
     rotated = 0
     unreadable: list[int] = []
@@ -419,14 +525,23 @@ def mail_account_passwords_rotate() -> RotationResult:
         with transaction.atomic():
             account = (
                 MailAccount.objects.select_for_update()
-                .only("pk", "password_encrypted")
+                .only("pk", *SECRET_FIELDS)
                 .get(pk=account_id)
             )
             try:
-                token = password_reencrypt(account.password_encrypted)
+                tokens = {
+                    name: password_reencrypt(getattr(account, name))
+                    for name in SECRET_FIELDS
+                    if getattr(account, name)
+                }
             except PasswordUnreadableError:
                 unreadable.append(account_id)
                 continue
-            MailAccount.objects.filter(pk=account_id).update(password_encrypted=token)
-            rotated += 1
+            if tokens:
+                MailAccount.objects.filter(pk=account_id).update(**tokens)
+                rotated += 1
     return RotationResult(rotated=rotated, unreadable=unreadable)
+
+
+# The earlier name, for callers that only knew passwords.
+mail_account_passwords_rotate = mail_account_secrets_rotate

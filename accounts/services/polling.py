@@ -34,9 +34,18 @@ from django.db import DatabaseError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from accounts.clients import MailClientError, ServerListing, ServerMessage, open_client
-from accounts.crypto import PasswordUnreadableError, password_decrypt
+from accounts.clients import (
+    Credential,
+    ErrorKind,
+    MailClientError,
+    ServerListing,
+    ServerMessage,
+    open_client,
+    protocol_get,
+)
+from accounts.crypto import PasswordUnreadableError
 from accounts.models import FetchedMessage, MailAccount, PollRun
+from accounts.providers import ProviderError
 from accounts.selectors import fetch_settings_get
 from accounts.sentences import (
     AUTOMATIC_OFF,
@@ -56,6 +65,7 @@ from mailarchive.models import Message
 
 from .lease import LeaseLostError, PollLease
 from .mail_accounts import connection_settings_for
+from .signin import mail_account_credential, oauth2_access_token_forget
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +73,6 @@ BATCH_MAX_COUNT = 100
 BATCH_MAX_BYTES = 32 * 1024 * 1024
 DELETE_CHUNK = 500
 LEDGER_LOOKUP_CHUNK = 1000
-POP_PROTOCOLS = frozenset({MailAccount.Protocol.POP, MailAccount.Protocol.POPS})
 
 T = TypeVar("T")
 
@@ -119,8 +128,9 @@ def mailbox_key(account: MailAccount) -> str:
     message (it would be deleted as "already archived"). A changed key makes
     the next poll fetch again; content identity then finds what is archived.
     """
-    family = "pop" if account.protocol in POP_PROTOCOLS else "imap"
-    folder = account.folder if family == "imap" else ""
+    protocol = protocol_get(account.protocol)
+    family = protocol.family
+    folder = account.folder if protocol.reads_folders else ""
     identity = "\0".join([family, account.host.strip().lower(), account.username])
     return hashlib.sha256(f"{identity}\0{folder}".encode()).hexdigest()[:12]
 
@@ -259,9 +269,10 @@ def _poll_mailbox(
     account: MailAccount, lease: PollLease, progress: _Progress, *, wait: bool
 ) -> None:
     """Connect and do the poll; raises on the first error that stops it."""
-    password = password_decrypt(account.password_encrypted)
+    credential = mail_account_credential(account)
+    lease.renew(force=True)
     key = mailbox_key(account)
-    pop = account.protocol in POP_PROTOCOLS
+    at_logout = protocol_get(account.protocol).deletes_at_logout
     # POP3 deletions take effect at QUIT, when the session closes normally.
     pop_deleted: list[str] = []
 
@@ -269,7 +280,7 @@ def _poll_mailbox(
         if not server_ids:
             return
         client.delete(list(server_ids))
-        if pop:
+        if at_logout:
             pop_deleted.extend(server_ids)
         else:
             _ledger_mark_deleted(account.pk, key, server_ids)
@@ -278,7 +289,7 @@ def _poll_mailbox(
     # Batches are indexed while the next ones are fetched and secured.
     indexer = archive_services.Indexer(heartbeat=lease.renew, dispatch=not wait)
     try:
-        _fetch_and_secure(account, password, key, lease, progress, delete, indexer)
+        _fetch_and_secure(account, credential, key, lease, progress, delete, indexer)
     finally:
         # What was secured is indexed, whatever stopped the poll.
         indexer.finish()
@@ -295,7 +306,7 @@ def _poll_mailbox(
 
 def _fetch_and_secure(
     account: MailAccount,
-    password: str,
+    credential: Credential,
     key: str,
     lease: PollLease,
     progress: _Progress,
@@ -304,7 +315,7 @@ def _fetch_and_secure(
 ) -> None:
     """The part of a poll connected to the server: list, secure, delete."""
     max_bytes = settings.MAILARCHIVE_MAX_MESSAGE_BYTES
-    with open_client(connection_settings_for(account, password=password)) as client:
+    with open_client(connection_settings_for(account, credential=credential)) as client:
         listing = client.list_messages()
         lease.renew(force=True)
         known = _ledger_known(account.pk, key, [item.server_id for item in listing])
@@ -483,6 +494,11 @@ def mail_account_poll(
             _poll_mailbox(account, lease, progress, wait=wait_for_index)
         except MailClientError as error:
             kind, detail = error.kind, str(error)
+            if error.kind == ErrorKind.TOKEN_REJECTED:
+                # Perhaps revoked early; the next poll asks for a new one.
+                oauth2_access_token_forget(account_id=account.pk)
+        except ProviderError as error:
+            kind, detail = error.kind, error.detail
         except PasswordUnreadableError:
             kind = PASSWORD_UNREADABLE
         except LeaseLostError:

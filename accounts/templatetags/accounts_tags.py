@@ -7,6 +7,7 @@ from typing import Any
 from django import template
 from django.utils.translation import gettext as _
 
+from accounts.clients import protocol_get
 from accounts.models import MailAccount, PollRun
 from accounts.sentences import error_sentence, poll_outcome_sentence
 from accounts.services.mail_accounts import plain_text_password
@@ -65,3 +66,12 @@ def left_reason(entry: dict[str, Any]) -> str:
 @register.filter
 def sends_password_in_clear(account: MailAccount) -> bool:
     return plain_text_password(account)
+
+
+@register.filter
+def reads_folders(account: MailAccount) -> bool:
+    """Whether the account's protocol reads a named folder (IMAP)."""
+    try:
+        return protocol_get(account.protocol).reads_folders
+    except KeyError:
+        return False

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -15,6 +16,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+from accounts import tasks
 from accounts.models import MailAccount
 from accounts.services import mail_account_create
 from mailarchive.models import Message
@@ -261,3 +263,28 @@ def fake_server() -> Iterator[Callable[[Session], FakeServer]]:
     yield start
     for server in servers:
         server.close()
+
+
+@pytest.fixture
+def worker(monkeypatch):
+    """Run each dispatched poll task in a thread, a moment after dispatch."""
+    threads: list[threading.Thread] = []
+    start = threading.Event()
+
+    def dispatch(args=None, kwargs=None, **options):
+        def run():
+            start.wait(timeout=60)
+            try:
+                tasks.mail_account_poll_task.apply(args=args)
+            finally:
+                connection.close()
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        threads.append(thread)
+
+    monkeypatch.setattr(tasks.mail_account_poll_task, "apply_async", dispatch)
+    yield start
+    start.set()
+    for thread in threads:
+        thread.join(timeout=60)

@@ -8,10 +8,8 @@ shows the poll queued and then, through its status script, the result.
 from __future__ import annotations
 
 import re
-import threading
 
 import pytest
-from django.db import connection
 
 from accounts import tasks
 from accounts.models import FetchSettings, MailAccount
@@ -19,31 +17,6 @@ from tests.accounts.conftest import source_messages
 from tests.browser.fixtures import log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def worker(monkeypatch):
-    """Run each dispatched poll task in a thread, a moment after dispatch."""
-    threads: list[threading.Thread] = []
-    start = threading.Event()
-
-    def dispatch(args=None, kwargs=None, **options):
-        def run():
-            start.wait(timeout=60)
-            try:
-                tasks.mail_account_poll_task.apply(args=args)
-            finally:
-                connection.close()
-
-        thread = threading.Thread(target=run)
-        thread.start()
-        threads.append(thread)
-
-    monkeypatch.setattr(tasks.mail_account_poll_task, "apply_async", dispatch)
-    yield start
-    start.set()
-    for thread in threads:
-        thread.join(timeout=60)
 
 
 def test_space_admin_adds_tests_and_fetches_an_imaps_account(

@@ -276,3 +276,29 @@ def test_rotatemailpasswords_reports_unreadable_passwords(settings):
     )
     with pytest.raises(CommandError, match=f"mail account\\(s\\) {account.pk}"):
         call_command("rotatemailpasswords", stdout=io.StringIO())
+
+
+@pytest.mark.django_db
+def test_rotatemailsecrets_moves_oauth2_tokens_to_the_new_key_too(settings):
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    settings.MAILARCHIVE_ENCRYPTION_KEY = [old]
+    sealed = Fernet(old.encode())
+    account = MailAccount.objects.create(
+        space=SpaceFactory(),
+        name="oauth2",
+        protocol="imaps",
+        host="outlook.office365.com",
+        port=993,
+        username="u",
+        auth_method="microsoft",
+        oauth2_refresh_token_encrypted=sealed.encrypt(b"refresh").decode(),
+        oauth2_access_token_encrypted=sealed.encrypt(b"access").decode(),
+    )
+    settings.MAILARCHIVE_ENCRYPTION_KEY = [new, old]
+    out = io.StringIO()
+    call_command("rotatemailsecrets", stdout=out)
+    assert "Re-encrypted 1 mail accounts' secrets" in out.getvalue()
+    settings.MAILARCHIVE_ENCRYPTION_KEY = [new]
+    account.refresh_from_db()
+    assert password_decrypt(account.oauth2_refresh_token_encrypted) == "refresh"
+    assert password_decrypt(account.oauth2_access_token_encrypted) == "access"

@@ -1,27 +1,9 @@
-"""manage.py rotatemailpasswords: re-encrypt passwords under the newest key."""
+"""manage.py rotatemailpasswords: the earlier name of rotatemailsecrets."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from django.core.management.base import BaseCommand, CommandError
-
-from accounts.services import mail_account_passwords_rotate
+from .rotatemailsecrets import Command as RotateSecrets
 
 
-class Command(BaseCommand):
-    help = (
-        "Re-encrypt every stored mail account password under the first key of "
-        "MAILARCHIVE_ENCRYPTION_KEY. Run it after putting a new key first; then "
-        "the old keys can be removed."
-    )
-
-    def handle(self, *args: Any, **options: Any) -> None:
-        result = mail_account_passwords_rotate()
-        self.stdout.write(f"Re-encrypted {result.rotated} mail account passwords.")
-        if result.unreadable:
-            raise CommandError(
-                "No configured key decrypts the password of mail account(s) "
-                + ", ".join(str(i) for i in result.unreadable)
-                + ": enter their passwords again on the mail account page."
-            )
+class Command(RotateSecrets):
+    help = "The earlier name of rotatemailsecrets. " + RotateSecrets.help
