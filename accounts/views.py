@@ -195,7 +195,8 @@ def _redirect_uri(request: HttpRequest) -> str:
 def account_signin(request: HttpRequest, space: Space, account_id: int) -> HttpResponse:
     """Send the browser to the account's provider to sign in (PKCE and state).
 
-    The provider sends it back to ``oauth2_callback``.
+    Renders accounts/signin_redirect.html, which goes on to the provider; the
+    provider sends the browser back to ``oauth2_callback``.
     """
     account = mail_account_get(space, account_id)
     if not account.uses_oauth2:
@@ -229,7 +230,18 @@ def account_signin(request: HttpRequest, space: Space, account_id: int) -> HttpR
     }
     newest = sorted(pending.items(), key=lambda item: item[1]["at"])
     request.session[SIGNIN_SESSION_KEY] = dict(newest[-SIGNIN_MAX_PENDING:])
-    return redirect(started.url)
+    # Not a redirect: the page policy lets forms lead only to this site, and
+    # this step follows the form that saved the account or asked to sign in.
+    return render(
+        request,
+        "accounts/signin_redirect.html",
+        {
+            "space": space,
+            "account": account,
+            "url": started.url,
+            "provider": account.get_auth_method_display(),
+        },
+    )
 
 
 @require_GET

@@ -52,7 +52,8 @@ def test_space_admin_adds_tests_and_fetches_an_imaps_account(
     assert "waiting for a worker" in page.inner_text("#poll-run-sentence")
     worker.set()
     page.wait_for_function(
-        "document.getElementById('poll-run').dataset.done === '1'", timeout=60_000
+        "() => document.getElementById('poll-run').dataset.done === '1'",
+        timeout=60_000,
     )
     assert (
         page.inner_text("#poll-run-sentence")

@@ -35,7 +35,8 @@ def fetch_and_wait(page, live_server, worker) -> str:
     page.wait_for_url(re.compile(r"/accounts/polls/\d+/$"))
     worker.set()
     page.wait_for_function(
-        "document.getElementById('poll-run').dataset.done === '1'", timeout=60_000
+        "() => document.getElementById('poll-run').dataset.done === '1'",
+        timeout=60_000,
     )
     return page.inner_text("#poll-run-sentence")
 

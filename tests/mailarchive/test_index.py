@@ -192,11 +192,10 @@ def _fastest(work, repeat: int = 5) -> float:
     "shape",
     [
         lambda n: b"Subject: x\r\n" + b" folded\r\n" * n + b"\r\nbody\r\n",
-        lambda n: b"X: " + b"a" * (n * 10) + b"\r\n\r\nbody\r\n",
         lambda n: b"Subject: x\r\n" + b"Received: by x\r\n" * n + b"\r\nbody\r\n",
         lambda n: b"Subject: x\r\n\r\n" + b">From here\r\n" * n,
     ],
-    ids=["folded-header", "long-header", "many-trace-headers", "from-quoted-body"],
+    ids=["folded-header", "many-trace-headers", "from-quoted-body"],
 )
 def test_the_content_identity_of_the_secure_stage_is_linear(shape):
     """The secure stage computes only the content digest before committing:
