@@ -293,6 +293,15 @@ def test_parse_stops_at_the_part_limit() -> None:
     assert raw == many_parts(3 * MAX_PARTS)
 
 
+def test_html_parts_looking_for_a_meta_charset_are_linear() -> None:
+    part = b"--b\nContent-Type: text/html\n\n" + b"<meta" * 900 + b"\n"
+    assert_linear(
+        lambda n: message(b"Content-Type: multipart/mixed; boundary=b", part * n),
+        parse_message,
+        n=20,
+    )
+
+
 def test_parts_with_undeclared_8bit_text_are_linear() -> None:
     """Charset detection has a budget per message, not one run per part."""
     part = b"--b\nContent-Type: text/plain\n\n\xe9t\xe9 \xff\xfe caf\xe9\n"
