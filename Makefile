@@ -39,7 +39,7 @@ test: venv lint
 
 # The long runs left out of `make test`: the 10,000-message poll killed at
 # random moments, 10,000-message mailboxes, a 200 MB mbox, the property-based
-# tests with thousands of examples each (about 20 minutes).
+# tests with a thousand examples each (about 20 minutes).
 test-slow: venv
 	scripts/ensure-dovecot
 	HYPOTHESIS_PROFILE=long $(BIN)/pytest -m slow $(PYTEST_ARGS)

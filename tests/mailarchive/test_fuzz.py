@@ -45,7 +45,7 @@ settings.register_profile(
 )
 settings.register_profile(
     "long",
-    max_examples=3000,
+    max_examples=1000,
     deadline=timedelta(seconds=10),
     database=None,
     suppress_health_check=_SUPPRESSED,
