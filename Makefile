@@ -38,10 +38,11 @@ test: venv lint
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # The long runs left out of `make test`: the 10,000-message poll killed at
-# random moments, 10,000-message mailboxes, a 200 MB mbox (about 15 minutes).
+# random moments, 10,000-message mailboxes, a 200 MB mbox, the property-based
+# tests with a thousand examples each (about 20 minutes).
 test-slow: venv
 	scripts/ensure-dovecot
-	$(BIN)/pytest -m slow $(PYTEST_ARGS)
+	HYPOTHESIS_PROFILE=long $(BIN)/pytest -m slow $(PYTEST_ARGS)
 
 # Regenerate the translation catalogues after changing strings (needs gettext).
 messages: venv

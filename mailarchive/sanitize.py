@@ -253,11 +253,14 @@ _CSS_PROPERTIES = frozenset(
 
 # Colour functions are the only CSS functions kept; everything else that
 # could fetch or compute (url, expression, image-set, var, attr...) goes.
-_CSS_COLOUR_FUNCTION_RE = re.compile(r"\b(?:rgba?|hsla?)\(\s*[\d\s.,%/+-]*\)", re.I)
+# Runs are matched possessively here and below: a run of spaces that two
+# parts of a pattern could share would be retried against itself, in time
+# quadratic in its length.
+_CSS_COLOUR_FUNCTION_RE = re.compile(r"\b(?:rgba?|hsla?)\([\d\s.,%/+-]*+\)", re.I)
 # No parentheses, backslash escapes, comments, colons, braces, at-rules or
 # angle brackets: nothing left can call, import or break out of the value.
 _CSS_SAFE_VALUE_RE = re.compile(r"[\w\s#%.,'\"!/+-]*")
-_CSS_REMOTE_URL_RE = re.compile(r"url\(\s*['\"]?\s*(?:https?:|//)", re.I)
+_CSS_REMOTE_URL_RE = re.compile(r"url\(\s*+['\"]?\s*+(?:https?:|//)", re.I)
 
 _RASTER_DATA_TYPES = frozenset(
     {"image/png", "image/gif", "image/jpeg", "image/jpg", "image/pjpeg", "image/webp"}

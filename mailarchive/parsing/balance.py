@@ -31,12 +31,12 @@ import re
 
 from .markup import HTML5_RAW_TEXT, Kind, Token, attributes, tokens
 
-__all__ = ["MAX_DEPTH", "MAX_REOPENED", "balanced_html"]
+__all__ = ["MAX_DEPTH", "MAX_REOPENED", "VOID_ELEMENTS", "balanced_html"]
 
 MAX_DEPTH = 256
 MAX_REOPENED = 8
 
-_VOID = frozenset(
+VOID_ELEMENTS = frozenset(
     {
         "area",
         "base",
@@ -168,7 +168,7 @@ _DEFINITIONS = ("dd", "dt")
 _SPECIAL = (
     _CLOSES_P
     | _TABLE_PARTS
-    | _VOID
+    | VOID_ELEMENTS
     | HTML5_RAW_TEXT
     | _IGNORED
     | frozenset(
@@ -325,7 +325,7 @@ class _Balancer:
         elif self.reopen and name not in _NO_REOPEN:
             self.reopen_formatting()
         start = _start_tag(name, attributes_source)
-        if name in _VOID:
+        if name in VOID_ELEMENTS:
             self.out.append(start)
         elif len(self.names) >= self.max_depth:
             self.left_out[name] = self.left_out.get(name, 0) + 1

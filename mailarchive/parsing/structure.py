@@ -6,9 +6,11 @@ repeated thousands of times, RFC 2231 continuations, quoted semicolons). The
 parse here stops at ``MAX_PARTS`` parts or ``MAX_DEPTH`` levels (the tree
 read so far is kept and the message is marked ``too-many-parts`` or
 ``too-deep``), and the parser only ever sees header values of at most
-``MAX_HEADER_BYTES`` with at most ``MAX_PARAMETERS`` parameters (marked
-``truncated-headers``). The raw message is stored apart and stays whole;
-these limits decide only what is read from it.
+``MAX_HEADER_BYTES`` (``MAX_MIME_HEADER_BYTES`` for Content-*) with at most
+``MAX_PARAMETERS`` parameters (marked ``truncated-headers``); the parser keeps
+8-bit bytes as one character each, so characters here are bytes. The raw
+message is stored apart and stays whole; these limits decide only what is
+read from it.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ __all__ = [
     "MAX_HEADER_BYTES",
     "MAX_MIME_HEADER_BYTES",
     "MAX_PARAMETERS",
+    "bounded_header_value",
     "parse_structure",
 ]
 

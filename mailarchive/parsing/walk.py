@@ -43,7 +43,9 @@ MAX_DEPTH = 64
 MAX_PARTS = 5000
 
 _MESSAGE_TYPES = frozenset({"message/rfc822", "message/global", "message/news"})
-_META_CHARSET = re.compile(rb"<meta[^>]+charset\s*=\s*[\"']?([A-Za-z0-9_.:+-]+)", re.I)
+_CHARSET_ATTRIBUTE = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9_.:+-]+)", re.I)
+# An HTML part without a charset parameter may name one in a <meta> tag here.
+_META_CHARSET_WINDOW = 4096
 # A cid: URL in an attribute or in CSS ends at a quote, space, bracket or ">".
 _CID_URL = re.compile(r"cid:([^\s\"'<>()]+)", re.IGNORECASE)
 _EXTENSIONS = {
@@ -345,8 +347,7 @@ class Walker:
             data = self._payload(part)
             charset = params.get("charset")
             if not charset:
-                found = _META_CHARSET.search(data[:4096])
-                charset = found.group(1).decode("ascii") if found else None
+                charset = _meta_charset(data[:_META_CHARSET_WINDOW])
             where.body.html.append(self._decode_text(data, charset))
             return
         if not where.collect:
@@ -471,6 +472,17 @@ class Walker:
             for index, item in enumerate(self.attachments)
         ]
         return text, html, attachments, "\n\n".join(t for t in self.embedded if t)
+
+
+def _meta_charset(data: bytes) -> str | None:
+    """The charset a ``<meta>`` tag in ``data`` names (``charset=`` or inside
+    ``content=``), read with the linear tokenizer."""
+    for token in tokens(data.decode("latin-1")):
+        if token.kind is Kind.START and token.name == "meta":
+            found = _CHARSET_ATTRIBUTE.search(token.attributes_source)
+            if found:
+                return found.group(1)
+    return None
 
 
 def _content_id_references(html: str) -> set[str]:
