@@ -74,7 +74,8 @@ def import_upload(request: HttpRequest, space: Space) -> HttpResponse:
     form = ImportUploadForm(request.POST, request.FILES)
     limit = upload_refused(request)
     if limit is not None:
-        form.add_error("file", too_large_error(limit))
+        # The file never arrived: its only error is why, not that it is missing.
+        form.errors["file"] = form.error_class(too_large_error(limit).messages)
         return _render_list(request, space, upload_form=form, status=413)
     if not form.is_valid():
         return _render_list(request, space, upload_form=form, status=400)

@@ -51,6 +51,8 @@ def test_space_admin_adds_tests_and_fetches_an_imaps_account(
     page.wait_for_url(re.compile(r"/accounts/polls/\d+/$"))
     assert "waiting for a worker" in page.inner_text("#poll-run-sentence")
     worker.set()
+    # A function, not a bare expression: Playwright evaluates a bare one with
+    # eval(), which the page's Content-Security-Policy refuses.
     page.wait_for_function(
         "() => document.getElementById('poll-run').dataset.done === '1'",
         timeout=60_000,

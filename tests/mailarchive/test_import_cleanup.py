@@ -94,6 +94,7 @@ def test_upload_over_the_limit_is_refused_while_it_streams(
     assert response.status_code == 413
     page = response.content.decode()
     assert "larger than the upload limit of 4.0" in page
+    assert "This field is required" not in page
     assert not ImportJob.objects.exists()
     assert sum(written) <= LIMIT
     assert files_under(upload_dir()) == []
