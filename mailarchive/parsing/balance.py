@@ -1,4 +1,4 @@
-"""HTML rewritten well formed and at most ``MAX_DEPTH`` elements deep.
+"""HTML rewritten well formed and at most ``MAX_HTML_DEPTH`` elements deep.
 
 html5ever, the parser inside nh3, spends time on every tag in proportion to
 how many elements are open (scope checks walk the stack) and to how many
@@ -6,14 +6,14 @@ formatting elements are pending (``<b id=1><b id=2>…``), so ``<div>`` a
 hundred thousand times, or ``<ul><li>``, or unclosed ``<b>`` with distinct
 attributes, take minutes. :func:`balanced_html` hands it markup in which
 every end tag closes the innermost open element and no more than
-``MAX_DEPTH`` elements are ever open; html5ever's work is then linear.
+``MAX_HTML_DEPTH`` elements are ever open; html5ever's work is then linear.
 
 The rewrite keeps what a browser would build for ordinary mail: the implied
 ends of ``<p>``, ``<li>``, ``<dd>``/``<dt>``, table cells, rows and sections,
 ``<option>``, headings, ``<a>``, ``<nobr>`` and ``<button>``; end tags that
 a browser ignores (out of scope) are ignored; formatting elements cut off by
 the end of an enclosing element are opened again inside the next content,
-up to ``MAX_REOPENED`` of them. Past ``MAX_DEPTH`` open elements further tags
+up to ``MAX_REOPENED`` of them. Past ``MAX_HTML_DEPTH`` open elements further tags
 are left out and their text is kept, as browsers do at their own depth limit
 (512). Comments, doctypes, ``<html>``/``<head>``/``<body>`` tags, SVG and
 MathML with their content, and raw-text elements (``script``, ``style``,
@@ -31,9 +31,9 @@ import re
 
 from .markup import HTML5_RAW_TEXT, Kind, Token, attributes, tokens
 
-__all__ = ["MAX_DEPTH", "MAX_REOPENED", "VOID_ELEMENTS", "balanced_html"]
+__all__ = ["MAX_HTML_DEPTH", "MAX_REOPENED", "VOID_ELEMENTS", "balanced_html"]
 
-MAX_DEPTH = 256
+MAX_HTML_DEPTH = 256
 MAX_REOPENED = 8
 
 VOID_ELEMENTS = frozenset(
@@ -404,7 +404,7 @@ def _breaks_out(token: Token) -> bool:
     return token.name in _BREAKOUT
 
 
-def balanced_html(markup: str, *, max_depth: int = MAX_DEPTH) -> str:
+def balanced_html(markup: str, *, max_depth: int = MAX_HTML_DEPTH) -> str:
     """``markup`` rewritten well formed, at most ``max_depth`` elements deep.
 
     See the module docstring for what is kept. Pure; linear in the length of

@@ -28,8 +28,7 @@ from mailarchive.parsing import (
     content_digest,
     parse_message,
 )
-from mailarchive.parsing.balance import MAX_DEPTH as MAX_HTML_DEPTH
-from mailarchive.parsing.balance import balanced_html
+from mailarchive.parsing.balance import MAX_HTML_DEPTH, balanced_html
 from mailarchive.parsing.headers import MAX_DETECTIONS
 from mailarchive.parsing.structure import MAX_PARAMETERS
 from mailarchive.parsing.text import html_to_text

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 from mailarchive.mbox import MboxFormatError, iter_mbox, write_mboxrd
 from mailarchive.parsing import ParsedMessage, body_text_for_search, parse_message
-from mailarchive.parsing.balance import MAX_DEPTH, VOID_ELEMENTS, balanced_html
+from mailarchive.parsing.balance import MAX_HTML_DEPTH, VOID_ELEMENTS, balanced_html
 from mailarchive.parsing.markup import Kind, tokens
 from mailarchive.parsing.text import html_to_text
 from mailarchive.sanitize import sanitize_html
@@ -393,7 +393,7 @@ def test_sanitizer_output_is_always_safe(markup: str, allow_remote: bool) -> Non
 @FUZZ
 @given(html_fragment)
 def test_balanced_html_is_well_formed_and_bounded(markup: str) -> None:
-    """Every end tag closes the innermost open element, at most MAX_DEPTH deep,
+    """Every end tag closes the innermost open element, at most MAX_HTML_DEPTH deep,
     and balancing again changes nothing."""
     balanced = balanced_html(markup)
     open_elements: list[str] = []
@@ -406,7 +406,7 @@ def test_balanced_html_is_well_formed_and_bounded(markup: str) -> None:
         elif token.kind is Kind.END:
             assert open_elements and open_elements.pop() == token.name
     assert open_elements == []
-    assert deepest <= MAX_DEPTH
+    assert deepest <= MAX_HTML_DEPTH
     assert balanced_html(balanced) == balanced
 
 
