@@ -83,6 +83,9 @@ def index_workers() -> int:
 
 def _clean(value: str, limit: int | None = None) -> str:
     """Text the database accepts: no NUL, no lone surrogates, bounded length."""
+    if limit:
+        # Cut first: cleaning keeps lengths, and a body may be enormous.
+        value = value[:limit]
     if "\x00" in value:
         value = value.replace("\x00", "\ufffd")
     value = value.encode("utf-8", "replace").decode("utf-8")
