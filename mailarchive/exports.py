@@ -32,7 +32,7 @@ from spaces.models import Level, Space
 from .forms import SearchForm
 from .mbox import iter_mboxrd_chunks
 from .models import Message, Thread
-from .search import Order, messages_search
+from .search import MailSearch, Order, messages_search
 from .storage import blob_read
 
 EXPORT_BATCH = 200
@@ -56,6 +56,17 @@ def messages_for_export(
     if thread is not None:
         qs = qs.filter(thread=thread)
     return qs.order_by("date", "pk")
+
+
+def search_export_messages(space: Space, search: MailSearch) -> QuerySet[Message]:
+    """What an export of ``search`` in ``space`` holds, oldest first.
+
+    Builds a query only.
+    """
+    # Relevance ranks only order results; an export is oldest first anyway.
+    newest = dataclasses.replace(search, order=Order.NEWEST)
+    found, _parsed = messages_search(Message.objects.filter(space=space), newest)
+    return messages_for_export(space, messages=found)
 
 
 def _export_rows(
@@ -176,12 +187,9 @@ def export_search_view(request: HttpRequest, space: Space) -> HttpResponse:
         return HttpResponseBadRequest(
             _("Say what to search for: the parameters of the search page.")
         )
-    # Relevance ranks only order results; an export is oldest first anyway.
-    search = dataclasses.replace(form.mail_search(), order=Order.NEWEST)
-    found, _parsed = messages_search(Message.objects.filter(space=space), search)
     compressed = _compressed(request)
     return mbox_export_response(
-        messages_for_export(space, messages=found),
+        search_export_messages(space, form.mail_search()),
         file_name=export_file_name(space, "search", compressed=compressed),
         compressed=compressed,
     )

@@ -205,6 +205,16 @@ def messages_live(space: Space) -> QuerySet[Message]:
     return Message.objects.filter(space=space, deleted_at__isnull=True)
 
 
+def messages_of_spaces(spaces: QuerySet[Space], key: str = "") -> QuerySet[Message]:
+    """The messages of ``spaces`` (only of the one called ``key`` among them,
+    if given), trashed ones included: what a search across spaces looks in.
+
+    Builds a query only.
+    """
+    qs = Message.objects.filter(space__in=spaces)
+    return qs.filter(space__key=key) if key else qs
+
+
 @dataclass(frozen=True)
 class MailFilter:
     """What the mail list shows: a month and a date range (both in the viewer's

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group
 from django.core.exceptions import PermissionDenied
 from django.db.models import Max, Q, QuerySet
 from django.http import Http404
@@ -109,3 +110,13 @@ def space_permissions_list(space: Space) -> QuerySet[SpacePermission]:
         .select_related("user", "group")
         .order_by("group__name", "user__username")
     )
+
+
+def user_by_name(username: str) -> AbstractBaseUser | None:
+    """The user called ``username`` (exactly), or None."""
+    return get_user_model().objects.filter(username=username).first()
+
+
+def group_by_name(name: str) -> Group | None:
+    """The group called ``name`` (exactly), or None."""
+    return Group.objects.filter(name=name).first()

@@ -15,7 +15,7 @@ from spaces.selectors import spaces_visible_to
 from ..forms import SearchForm
 from ..models import Message
 from ..search import MailSearch, SearchResults, search_results
-from ..selectors import BadCursor
+from ..selectors import BadCursor, messages_of_spaces
 from .common import with_page_policy
 
 
@@ -62,9 +62,8 @@ def search_all(request: HttpRequest) -> HttpResponse:
         return redirect_to_login(request.get_full_path())
     choices = list(spaces.values_list("key", "name"))
     form = SearchForm(request.GET or None, space_choices=choices)
-    base = Message.objects.filter(space__in=spaces)
-    if form.is_valid() and form.cleaned_data.get("space"):
-        base = base.filter(space__key=form.cleaned_data["space"])
+    key = form.cleaned_data.get("space", "") if form.is_valid() else ""
+    base = messages_of_spaces(spaces, key)
     return _render(request, form, base, space=None)
 
 
