@@ -53,14 +53,18 @@ def api_url(context: dict[str, Any], name: str, **kwargs: Any) -> str:
 class StrictSerializer(serializers.Serializer):
     """Refuses fields it does not know, so that a typo is not silently ignored."""
 
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if hasattr(self, "initial_data"):
-            unknown = set(self.initial_data) - set(self.fields)
-            if unknown:
-                raise serializers.ValidationError(
-                    {name: [_("Unknown field.")] for name in sorted(unknown)}
-                )
-        return super().validate(attrs)
+    def to_internal_value(self, data: Any) -> Any:
+        unknown = sorted(set(data) - set(self.fields)) if hasattr(data, "keys") else []
+        errors: dict[str, Any] = {}
+        value = None
+        try:
+            value = super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            errors = dict(exc.detail)
+        errors.update({name: [_("Unknown field.")] for name in unknown})
+        if errors:
+            raise serializers.ValidationError(errors)
+        return value
 
 
 class ProblemSerializer(serializers.Serializer):

@@ -17,16 +17,19 @@ from .forms import ApiTokenCreateForm
 from .selectors import api_tokens_of
 from .services import api_token_create, api_token_revoke
 
+# A new token's secret waits here, in the user's own session, between the
+# POST that made it and the page that shows it; showing it removes it.
+NEW_SECRET_KEY = "api_token_new"
+
 
 @login_required
 def token_list(request: HttpRequest) -> HttpResponse:
     """Renders api/token_list.html: the user's tokens and the form for a new one.
 
-    A valid POST makes a token and shows its secret in this one answer, which
-    no cache keeps; it is never shown again.
+    A valid POST makes a token and redirects; the page after it shows the
+    secret once (no cache keeps that page), and never again.
     """
     form = ApiTokenCreateForm(request.POST or None)
-    created = None
     if request.method == "POST" and form.is_valid():
         try:
             created = api_token_create(
@@ -37,14 +40,21 @@ def token_list(request: HttpRequest) -> HttpResponse:
         except ValidationError as error:
             form.add_error(None, error)
         else:
-            form = ApiTokenCreateForm()
+            request.session[NEW_SECRET_KEY] = [created.token.pk, created.secret]
+            return redirect("api-tokens:token-list")
+    tokens = list(api_tokens_of(request.user))
+    new = None
+    if request.method == "GET" and NEW_SECRET_KEY in request.session:
+        token_id, secret = request.session.pop(NEW_SECRET_KEY)
+        token = next((t for t in tokens if t.pk == token_id), None)
+        new = {"token": token, "secret": secret} if token else None
     response = render(
         request,
         "api/token_list.html",
         {
             "form": form,
-            "created": created,
-            "tokens": api_tokens_of(request.user),
+            "created": new,
+            "tokens": tokens,
             "api_root": request.build_absolute_uri(reverse("api:root")),
             "docs_url": reverse("api:docs"),
         },

@@ -285,6 +285,16 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "TAGS": [
+        {"name": "spaces", "description": "Spaces the caller may see."},
+        {"name": "messages", "description": "Messages, threads and files."},
+        {"name": "search", "description": "The search page's search."},
+        {"name": "trash", "description": "Removing and restoring mail."},
+        {"name": "export", "description": "mbox downloads."},
+        {"name": "mail accounts", "description": "For space admins."},
+        {"name": "imports", "description": "For space admins."},
+        {"name": "permissions", "description": "For space admins."},
+    ],
 }
 
 LOGGING = {
