@@ -224,3 +224,13 @@ def test_a_token_needs_no_csrf_token(actors, mail):
     )
     url = reverse("api:message-trash", kwargs={"key": "SALES", "id": mail.root.pk})
     assert client.post(url).status_code == 204
+
+
+def test_token_page_in_japanese(actors):
+    text = (
+        login_client(actors.viewer)
+        .get(reverse("api-tokens:token-list"), headers={"accept-language": "ja"})
+        .content.decode()
+    )
+    assert "あなたの API トークン" in text and "トークンを作成" in text
+    assert "Your API tokens" not in text
