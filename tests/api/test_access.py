@@ -309,3 +309,55 @@ def test_objects_of_another_space_are_not_found_through_this_one(
         assert response.status_code == expected
     if endpoint.changed is not None:
         assert not endpoint.changed(other)
+
+
+SITE_ENDPOINTS = [
+    # name, what anonymous callers get with no public space, with one
+    ("me", 401, 401),
+    ("space-list", 200, 200),
+    ("search", 401, 200),
+    ("root", 200, 200),
+]
+
+
+@pytest.mark.parametrize("role", API_ROLES)
+@pytest.mark.parametrize(("name", "closed", "open_"), SITE_ENDPOINTS)
+def test_site_endpoints(actors, role, name, closed, open_):
+    url = reverse(f"api:{name}") + ("?q=plans" if name == "search" else "")
+    response = api_client(actors, role).get(url)
+    if role in ("revoked", "expired"):
+        assert response.status_code == 401
+    elif role == "anonymous":
+        assert response.status_code == closed
+        SpaceFactory(key="OPEN", allow_anonymous=True)
+        assert api_client(actors, role).get(url).status_code == open_
+    else:
+        assert response.status_code == 200
+
+
+def test_spaces_list_shows_only_what_the_caller_may_see(actors):
+    SpaceFactory(key="HIDDEN")
+    SpaceFactory(key="OPEN", allow_anonymous=True)
+    seen = {}
+    for role in ("anonymous", "outsider", "viewer", "site_admin"):
+        body = api_client(actors, role).get("/api/v1/spaces/").json()
+        seen[role] = sorted(s["key"] for s in body["results"])
+    assert seen == {
+        "anonymous": ["OPEN"],
+        "outsider": ["OPEN"],
+        "viewer": ["OPEN", "SALES"],
+        "site_admin": ["HIDDEN", "OPEN", "SALES"],
+    }
+
+
+def test_a_public_space_is_read_anonymously_but_not_written(actors, mail):
+    actors.space.allow_anonymous = True
+    actors.space.save()
+    client = api_client(actors, "anonymous")
+    message = reverse("api:message-detail", kwargs={"key": "SALES", "id": mail.root.pk})
+    assert client.get(message).status_code == 200
+    trash = reverse("api:message-trash", kwargs={"key": "SALES", "id": mail.root.pk})
+    assert client.post(trash).status_code == 403
+    assert Message.objects.get(pk=mail.root.pk).deleted_at is None
+    accounts = reverse("api:mail-account-list", kwargs={"key": "SALES"})
+    assert client.get(accounts).status_code == 403
