@@ -6,9 +6,10 @@ goes through a service. Times are ISO 8601 in UTC; secrets are write-only.
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import UTC, date
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
@@ -18,8 +19,10 @@ from rest_framework import serializers
 from accounts.models import MailAccount, PollRun
 from accounts.services.mail_accounts import plain_text_password
 from accounts.templatetags.accounts_tags import account_last_error, poll_run_sentence
+from mailarchive.forms import MonthField
 from mailarchive.imports.selectors import import_progress
 from mailarchive.models import ImportJob, Message
+from mailarchive.selectors import DEFAULT_PAGE_SIZE, PAGE_SIZES, Sort
 from mailarchive.templatetags.archive import permalink
 from spaces.models import Level, Space
 
@@ -137,6 +140,69 @@ def _addresses(pairs: list[list[str]]) -> list[dict[str, str]]:
 
 def _space_key(context: dict[str, Any], message: Message) -> str:
     return context.get("space_key") or message.space.key
+
+
+class MonthParam(serializers.CharField):
+    """``YYYY-MM``, read by the mail list's own month field."""
+
+    def to_internal_value(self, data: object) -> date | None:  # type: ignore[override]
+        try:
+            return MonthField(required=False).clean(super().to_internal_value(data))
+        except ValidationError as exc:
+            raise serializers.ValidationError(exc.messages) from exc
+
+
+class PageQuery(serializers.Serializer):
+    """Which page of a list: its size and a cursor from a neighbour's link."""
+
+    limit = serializers.IntegerField(
+        min_value=1,
+        max_value=max(PAGE_SIZES),
+        default=DEFAULT_PAGE_SIZE,
+        help_text="Rows per page.",
+    )
+    after = serializers.RegexField(
+        r"^[A-Za-z0-9_-]*\Z",
+        required=False,
+        max_length=2000,
+        help_text="The page after this cursor (from a `next` link).",
+    )
+    before = serializers.RegexField(
+        r"^[A-Za-z0-9_-]*\Z",
+        required=False,
+        max_length=2000,
+        help_text="The page before this cursor (from a `previous` link).",
+    )
+
+
+class MessageListQuery(PageQuery):
+    """The query of the message list: order, filters, the page."""
+
+    sort = serializers.ChoiceField(
+        choices=[s.value for s in Sort], default=Sort.NEWEST.value
+    )
+    month = MonthParam(required=False, help_text="YYYY-MM, in the site's time zone.")
+    date_from = serializers.DateField(
+        required=False, help_text="From this day on (site's time zone)."
+    )
+    date_to = serializers.DateField(
+        required=False, help_text="Up to and including this day."
+    )
+    sender = serializers.CharField(
+        required=False, max_length=320, help_text="A sender's address, exactly."
+    )
+    has_attachments = serializers.BooleanField(required=False, default=False)
+    thread = serializers.IntegerField(
+        required=False, min_value=1, help_text="Only the messages of this thread."
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        start, end = attrs.get("date_from"), attrs.get("date_to")
+        if start and end and start > end:
+            raise serializers.ValidationError(
+                _("The start date is after the end date.")
+            )
+        return attrs
 
 
 class MessageSummarySerializer(serializers.Serializer):

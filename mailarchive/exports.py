@@ -147,14 +147,15 @@ def mbox_export_response(
     return response
 
 
-def _compressed(request: HttpRequest) -> bool:
+def gzip_requested(request: HttpRequest) -> bool:
+    """Whether an export's query string asks for gzip (``gzip=1``, on, true)."""
     return request.GET.get("gzip", "") in ("1", "on", "true", "yes")
 
 
 @space_required(Level.VIEW)
 def export_space_view(request: HttpRequest, space: Space) -> HttpResponse:
     """Every message of the space as one mbox download."""
-    compressed = _compressed(request)
+    compressed = gzip_requested(request)
     return mbox_export_response(
         messages_for_export(space),
         file_name=export_file_name(space, compressed=compressed),
@@ -168,7 +169,7 @@ def export_thread_view(
 ) -> HttpResponse:
     """The messages of one thread of the space as an mbox download."""
     thread = get_object_or_404(Thread, pk=thread_id, space=space)
-    compressed = _compressed(request)
+    compressed = gzip_requested(request)
     return mbox_export_response(
         messages_for_export(space, thread=thread),
         file_name=export_file_name(space, f"thread-{thread.pk}", compressed=compressed),
@@ -187,7 +188,7 @@ def export_search_view(request: HttpRequest, space: Space) -> HttpResponse:
         return HttpResponseBadRequest(
             _("Say what to search for: the parameters of the search page.")
         )
-    compressed = _compressed(request)
+    compressed = gzip_requested(request)
     return mbox_export_response(
         search_export_messages(space, form.mail_search()),
         file_name=export_file_name(space, "search", compressed=compressed),

@@ -265,6 +265,8 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "api.problems.problem_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "URL_FORMAT_OVERRIDE": None,
+    # OPTIONS would describe a view without asking for any permission.
+    "DEFAULT_METADATA_CLASS": None,
     # Anonymous callers are told apart by REMOTE_ADDR, or by X-Forwarded-For
     # when this many proxies in front of the site add to it.
     "NUM_PROXIES": env.int("MAILARCHIVE_PROXY_COUNT", default=0),

@@ -3,27 +3,27 @@ and mbox exports."""
 
 from __future__ import annotations
 
-from datetime import date
+from collections.abc import Callable
+from typing import Any
 
-from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import exceptions, serializers
+from rest_framework import exceptions
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from mailarchive.exports import (
     export_file_name,
+    gzip_requested,
     mbox_export_response,
     messages_for_export,
 )
-from mailarchive.forms import MonthField
 from mailarchive.models import Message
 from mailarchive.selectors import (
     BadCursor,
+    KeysetPage,
     MailFilter,
     Sort,
     attachment_get,
@@ -45,78 +45,19 @@ from spaces.models import Level, Space
 from ..renderers import FILE_RENDERERS
 from ..serializers import (
     MessageListItemSerializer,
+    MessageListQuery,
     MessagePageSerializer,
     MessageSerializer,
+    PageQuery,
     ThreadSerializer,
     TrashedMessageSerializer,
     TrashPageSerializer,
 )
 from .base import cursor_links, level_in, problems, space_for, validated
 
-MAX_PAGE_SIZE = 200
-DEFAULT_PAGE_SIZE = 50
 
-
-class MonthParam(serializers.CharField):
-    """``YYYY-MM``, read by the mail list's own month field."""
-
-    def to_internal_value(self, data: object) -> date | None:  # type: ignore[override]
-        try:
-            return MonthField(required=False).clean(super().to_internal_value(data))
-        except ValidationError as exc:
-            raise serializers.ValidationError(exc.messages) from exc
-
-
-class PageQuery(serializers.Serializer):
-    limit = serializers.IntegerField(
-        min_value=1,
-        max_value=MAX_PAGE_SIZE,
-        default=DEFAULT_PAGE_SIZE,
-        help_text="Rows per page.",
-    )
-    after = serializers.RegexField(
-        r"^[A-Za-z0-9_-]*\Z",
-        required=False,
-        max_length=2000,
-        help_text="The page after this cursor (from a `next` link).",
-    )
-    before = serializers.RegexField(
-        r"^[A-Za-z0-9_-]*\Z",
-        required=False,
-        max_length=2000,
-        help_text="The page before this cursor (from a `previous` link).",
-    )
-
-
-class MessageListQuery(PageQuery):
-    sort = serializers.ChoiceField(
-        choices=[s.value for s in Sort], default=Sort.NEWEST.value
-    )
-    month = MonthParam(required=False, help_text="YYYY-MM, in the site's time zone.")
-    date_from = serializers.DateField(
-        required=False, help_text="From this day on (site's time zone)."
-    )
-    date_to = serializers.DateField(
-        required=False, help_text="Up to and including this day."
-    )
-    sender = serializers.CharField(
-        required=False, max_length=320, help_text="A sender's address, exactly."
-    )
-    has_attachments = serializers.BooleanField(required=False, default=False)
-    thread = serializers.IntegerField(
-        required=False, min_value=1, help_text="Only the messages of this thread."
-    )
-
-    def validate(self, attrs: dict) -> dict:
-        start, end = attrs.get("date_from"), attrs.get("date_to")
-        if start and end and start > end:
-            raise serializers.ValidationError(
-                gettext_lazy("The start date is after the end date.")
-            )
-        return attrs
-
-
-def _page_or_400(call, *args, **kwargs):
+def _page_or_400(call: Callable[..., KeysetPage], *args: Any, **kwargs: Any):
+    """``call``'s page, or a 400 problem for a cursor it did not write."""
     try:
         return call(*args, **kwargs)
     except BadCursor:
@@ -353,10 +294,6 @@ MBOX_RESPONSES = {
 }
 
 
-def compressed(request: Request) -> bool:
-    return request.query_params.get("gzip", "") in ("1", "on", "true", "yes")
-
-
 class SpaceExportView(APIView):
     renderer_classes = FILE_RENDERERS
 
@@ -371,7 +308,7 @@ class SpaceExportView(APIView):
     )
     def get(self, request: Request, key: str):
         space = space_for(request, key)
-        gz = compressed(request)
+        gz = gzip_requested(request)
         return mbox_export_response(
             messages_for_export(space),
             file_name=export_file_name(space, compressed=gz),
@@ -392,7 +329,7 @@ class ThreadExportView(APIView):
     def get(self, request: Request, key: str, id: int):
         space = space_for(request, key)
         thread = _thread_or_404(space, id)
-        gz = compressed(request)
+        gz = gzip_requested(request)
         return mbox_export_response(
             messages_for_export(space, thread=thread),
             file_name=export_file_name(space, f"thread-{thread.pk}", compressed=gz),

@@ -3,6 +3,7 @@ the export of a search as mbox."""
 
 from __future__ import annotations
 
+from django.db.models import QuerySet
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -13,6 +14,7 @@ from rest_framework.views import APIView
 
 from mailarchive.exports import (
     export_file_name,
+    gzip_requested,
     mbox_export_response,
     search_export_messages,
 )
@@ -25,7 +27,7 @@ from spaces.selectors import spaces_visible_to
 from ..renderers import FILE_RENDERERS
 from ..serializers import SearchResultsSerializer
 from .base import cursor_links, form_errors, number_links, problems, space_for
-from .mail import GZIP, MBOX_RESPONSES, compressed
+from .mail import GZIP, MBOX_RESPONSES
 
 MAX_RESULTS_PER_PAGE = 100
 
@@ -88,7 +90,9 @@ def _limit(request: Request) -> int:
     return int(text)
 
 
-def _answer(request: Request, form: SearchForm, base, search: MailSearch) -> Response:
+def _answer(
+    request: Request, form: SearchForm, base: QuerySet[Message], search: MailSearch
+) -> Response:
     try:
         results: SearchResults = search_results(
             base,
@@ -172,7 +176,7 @@ class SearchExportView(APIView):
     def get(self, request: Request, key: str):
         space = space_for(request, key)
         search = _search(SearchForm(request.query_params))
-        gz = compressed(request)
+        gz = gzip_requested(request)
         return mbox_export_response(
             search_export_messages(space, search),
             file_name=export_file_name(space, "search", compressed=gz),

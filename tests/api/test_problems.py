@@ -114,3 +114,8 @@ def test_a_forged_forwarded_for_does_not_escape_the_anonymous_limit(settings):
     assert Client().get("/api/v1/spaces/").status_code == 200
     forged = Client(headers={"x-forwarded-for": "203.0.113.7"})
     assert forged.get("/api/v1/spaces/").status_code == 429
+
+
+def test_options_describes_nothing(actors):
+    response = bearer(token_for(actors.viewer)).options("/api/v1/spaces/SALES/")
+    problem_of(response, 405)
