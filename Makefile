@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export MAILARCHIVE_TEST_CORPUS ?= $(abspath ../shared/corpus)
 
-.PHONY: venv run test test-slow lint format check-deploy messages bench bench-quick clean
+.PHONY: venv run test test-slow lint format check-deploy messages openapi bench bench-quick clean
 
 # Create or refresh the virtualenv with the project and its dev extras installed.
 $(BIN)/.installed: pyproject.toml
@@ -48,6 +48,11 @@ test-slow: venv
 messages: venv
 	$(BIN)/python manage.py makemessages -l ja --ignore '.venv' --ignore 'var' --ignore 'bench'
 	$(BIN)/python manage.py compilemessages -l ja --ignore '.venv' --ignore 'var' --ignore 'bench'
+
+# Regenerate the committed OpenAPI schema after changing the API (a test fails
+# until it matches).
+openapi: venv
+	$(BIN)/python manage.py spectacular --format openapi-json --lang en --validate --fail-on-warn --file docs/openapi.json
 
 # Benchmarks, never part of `make test`: they print figures and assert nothing.
 # Both need root (a private Dovecot), PostgreSQL and a few GB of disk, and

@@ -85,6 +85,19 @@ def mail_accounts_of_space(space: Space) -> list[MailAccount]:
     )
 
 
+def mail_account_health_get(space: Space, account_id: int) -> MailAccount | None:
+    """The account ``account_id`` of ``space`` as ``mail_accounts_of_space``
+    gives it (``latest_run``, ``pending_index``), or None."""
+    rows = _with_latest_run(
+        _pending_index(
+            MailAccount.objects.filter(space=space, pk=account_id).select_related(
+                "space"
+            )
+        )
+    )
+    return rows[0] if rows else None
+
+
 def mail_accounts_report() -> list[MailAccount]:
     """Every account of every space, failing ones first, newest failure first.
 

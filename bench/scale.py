@@ -14,6 +14,8 @@ times after three warm-up requests:
   as often as real readers would hit them);
 - search within the space for an English and a Japanese term, and for a word
   that no message holds (what a typo searches for);
+- the same through the REST API with a personal token: the message list
+  (first and deep page), a message, and the English search;
 - last, ``message_ingest`` of ``--ingest`` new messages into the same space
   (half of them replies to archived messages): the time to archive one message
   when the space is large (no target; it shows costs that grow with the space).
@@ -53,6 +55,7 @@ from generate import ADMIN, DATA_DIR, DATABASE, SPACE_KEY  # noqa: E402
 
 WARM_UP = 3
 TARGETS_MS = {"list": 50.0, "message": 50.0, "thread": 50.0, "search": 200.0}
+API_PAGE_SIZE = 50
 # Messages archived into the large space after the reading pages are measured.
 INGEST_COUNT = 20
 SEARCH_EN = "invoice"
@@ -67,6 +70,8 @@ class Scenario:
     kind: str  # a key of TARGETS_MS, or "ingest" (no target)
     urls: list[str]
     matches: int | None = None
+    # Request headers, e.g. the API's Authorization.
+    headers: dict[str, str] = field(default_factory=dict)
     times_ms: list[float] = field(default_factory=list)
     cpu_ms: list[float] = field(default_factory=list)
     queries: list[int] = field(default_factory=list)
@@ -132,7 +137,12 @@ class QueryMeter:
 
 
 def _scenarios(
-    requests: int, seed: int, search_en: str, search_ja: str, search_absent: str
+    requests: int,
+    seed: int,
+    search_en: str,
+    search_ja: str,
+    search_absent: str,
+    api_headers: dict[str, str],
 ) -> list[Scenario]:
     """The URLs to request, picked from the archive (not timed)."""
     from mailarchive.models import Message
@@ -195,6 +205,37 @@ def _scenarios(
             matches(search_absent),
         ),
     ]
+    api = f"/api/v1/spaces/{SPACE_KEY}/"
+    scenarios += [
+        Scenario(
+            "api-list-first",
+            "list",
+            [f"{api}messages/?limit={API_PAGE_SIZE}"] * n,
+            headers=api_headers,
+        ),
+        Scenario(
+            "api-list-deep",
+            "list",
+            [
+                f"{api}messages/?limit={API_PAGE_SIZE}&" + url.split("?", 1)[1]
+                for url in deep
+            ],
+            headers=api_headers,
+        ),
+        Scenario(
+            "api-message",
+            "message",
+            [f"{api}messages/{pk}/" for pk, _t in picked],
+            headers=api_headers,
+        ),
+        Scenario(
+            "api-search-en",
+            "search",
+            [f"{api}search/?" + urlencode({"q": search_en})] * n,
+            matches(search_en),
+            headers=api_headers,
+        ),
+    ]
     return scenarios
 
 
@@ -213,7 +254,7 @@ def measure(client: Any, scenario: Scenario, meter: QueryMeter) -> None:
         meter.reset(scenario.by_sql if i >= WARM_UP else None)
         started = time.perf_counter()
         cpu_started = time.process_time()
-        response = client.get(url, secure=True)
+        response = client.get(url, secure=True, headers=scenario.headers)
         elapsed = time.perf_counter() - started
         cpu = time.process_time() - cpu_started
         if response.status_code != 200:
@@ -296,7 +337,7 @@ def profile(client: Any, scenario: Scenario) -> str:
     profiler = Profiler(interval=0.0005)
     with profiler:
         for url in scenario.urls:
-            client.get(url, secure=True)
+            client.get(url, secure=True, headers=scenario.headers)
     return profiler.output_text(unicode=True, color=False, show_all=False)
 
 
@@ -330,7 +371,19 @@ def run(
         get_user_model().objects.get(username=ADMIN),
         backend="django.contrib.auth.backends.ModelBackend",
     )
-    scenarios = _scenarios(requests, seed, search_en, search_ja, search_absent)
+    # A personal API token of the same admin, made (and revoked) for this run
+    # only; the rate limit is lifted so that it measures the API, not the limit.
+    from django.conf import settings
+
+    from api.services import api_token_create, api_token_revoke
+
+    settings.MAILARCHIVE_API_RATE = "1000000/second"
+    admin = get_user_model().objects.get(username=ADMIN)
+    token = api_token_create(user=admin, name="bench/scale.py")
+    api_headers = {"authorization": f"Bearer {token.secret}"}
+    scenarios = _scenarios(
+        requests, seed, search_en, search_ja, search_absent, api_headers
+    )
     messages = Message.objects.count()
     with _metered() as meter:
         for scenario in scenarios:
@@ -339,6 +392,7 @@ def run(
         if ingest_count:
             print("  measuring ingest", file=sys.stderr, flush=True)
             scenarios.append(measure_ingest(ingest_count, seed, meter))
+    api_token_revoke(user=admin, token_id=token.token.pk)
     result: dict[str, Any] = {
         "messages": messages,
         "requests": requests,

@@ -32,7 +32,7 @@ from spaces.models import Level, Space
 from .forms import SearchForm
 from .mbox import iter_mboxrd_chunks
 from .models import Message, Thread
-from .search import Order, messages_search
+from .search import MailSearch, Order, messages_search
 from .storage import blob_read
 
 EXPORT_BATCH = 200
@@ -56,6 +56,17 @@ def messages_for_export(
     if thread is not None:
         qs = qs.filter(thread=thread)
     return qs.order_by("date", "pk")
+
+
+def search_export_messages(space: Space, search: MailSearch) -> QuerySet[Message]:
+    """What an export of ``search`` in ``space`` holds, oldest first.
+
+    Builds a query only.
+    """
+    # Relevance ranks only order results; an export is oldest first anyway.
+    newest = dataclasses.replace(search, order=Order.NEWEST)
+    found, _parsed = messages_search(Message.objects.filter(space=space), newest)
+    return messages_for_export(space, messages=found)
 
 
 def _export_rows(
@@ -136,14 +147,15 @@ def mbox_export_response(
     return response
 
 
-def _compressed(request: HttpRequest) -> bool:
+def gzip_requested(request: HttpRequest) -> bool:
+    """Whether an export's query string asks for gzip (``gzip=1``, on, true)."""
     return request.GET.get("gzip", "") in ("1", "on", "true", "yes")
 
 
 @space_required(Level.VIEW)
 def export_space_view(request: HttpRequest, space: Space) -> HttpResponse:
     """Every message of the space as one mbox download."""
-    compressed = _compressed(request)
+    compressed = gzip_requested(request)
     return mbox_export_response(
         messages_for_export(space),
         file_name=export_file_name(space, compressed=compressed),
@@ -157,7 +169,7 @@ def export_thread_view(
 ) -> HttpResponse:
     """The messages of one thread of the space as an mbox download."""
     thread = get_object_or_404(Thread, pk=thread_id, space=space)
-    compressed = _compressed(request)
+    compressed = gzip_requested(request)
     return mbox_export_response(
         messages_for_export(space, thread=thread),
         file_name=export_file_name(space, f"thread-{thread.pk}", compressed=compressed),
@@ -176,12 +188,9 @@ def export_search_view(request: HttpRequest, space: Space) -> HttpResponse:
         return HttpResponseBadRequest(
             _("Say what to search for: the parameters of the search page.")
         )
-    # Relevance ranks only order results; an export is oldest first anyway.
-    search = dataclasses.replace(form.mail_search(), order=Order.NEWEST)
-    found, _parsed = messages_search(Message.objects.filter(space=space), search)
-    compressed = _compressed(request)
+    compressed = gzip_requested(request)
     return mbox_export_response(
-        messages_for_export(space, messages=found),
+        search_export_messages(space, form.mail_search()),
         file_name=export_file_name(space, "search", compressed=compressed),
         compressed=compressed,
     )

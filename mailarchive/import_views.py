@@ -7,9 +7,8 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -26,14 +25,18 @@ from .imports import (
     import_upload_accept,
     import_upload_missing,
 )
+from .imports.selectors import import_job_get, import_jobs_of, import_progress
 from .models import ImportJob
 from .uploads import upload_refused
 
 PAST_IMPORTS_SHOWN = 200
 
 
-def _jobs_of(space: Space) -> QuerySet[ImportJob]:
-    return ImportJob.objects.filter(space=space).select_related("requested_by")
+def _job_or_404(space: Space, import_id: int) -> ImportJob:
+    job = import_job_get(space, import_id)
+    if job is None:
+        raise Http404(_("No such import."))
+    return job
 
 
 def _render_list(
@@ -50,7 +53,7 @@ def _render_list(
         server_form = ImportServerFileForm()
     context: dict[str, Any] = {
         "space": space,
-        "jobs": _jobs_of(space)[:PAST_IMPORTS_SHOWN],
+        "jobs": import_jobs_of(space)[:PAST_IMPORTS_SHOWN],
         "upload_form": upload_form or ImportUploadForm(),
         "server_form": server_form,
         "site_admin": site_admin,
@@ -108,39 +111,17 @@ def import_server_file(request: HttpRequest, space: Space) -> HttpResponse:
     return redirect(job)
 
 
-def _progress(job: ImportJob) -> dict[str, Any]:
-    percent = None
-    if job.total:
-        percent = min(100, round(100 * job.processed / job.total))
-    elif job.status == ImportJob.Status.DONE:
-        percent = 100
-    return {
-        "id": job.pk,
-        "status": job.status,
-        "status_label": str(job.get_status_display()),
-        "finished": job.finished,
-        "total": job.total,
-        "processed": job.processed,
-        "imported": job.imported,
-        "duplicates": job.duplicates,
-        "failed_to_parse": job.failed_to_parse,
-        "failed": job.failed,
-        "error": job.error,
-        "percent": percent,
-    }
-
-
 @space_required(Level.ADMIN)
 def import_detail(request: HttpRequest, space: Space, import_id: int) -> HttpResponse:
     """One import: live progress while it runs, its summary afterwards."""
-    job = get_object_or_404(_jobs_of(space), pk=import_id)
+    job = _job_or_404(space, import_id)
     return render(
         request,
         "mailarchive/import_detail.html",
         {
             "space": space,
             "job": job,
-            "progress": _progress(job),
+            "progress": import_progress(job),
             "rerunnable": import_job_rerunnable(job),
             "upload_missing": job.status != ImportJob.Status.DONE
             and import_upload_missing(job),
@@ -152,8 +133,8 @@ def import_detail(request: HttpRequest, space: Space, import_id: int) -> HttpRes
 @space_required(Level.ADMIN)
 def import_status(request: HttpRequest, space: Space, import_id: int) -> JsonResponse:
     """The import's progress as JSON, polled by the import page."""
-    job = get_object_or_404(ImportJob, space=space, pk=import_id)
-    response = JsonResponse(_progress(job))
+    job = _job_or_404(space, import_id)
+    response = JsonResponse(import_progress(job))
     response["Cache-Control"] = "no-store"
     return response
 
@@ -162,7 +143,7 @@ def import_status(request: HttpRequest, space: Space, import_id: int) -> JsonRes
 @space_required(Level.ADMIN)
 def import_rerun(request: HttpRequest, space: Space, import_id: int) -> HttpResponse:
     """Queue a failed or stalled import again; it continues where it stopped."""
-    job = get_object_or_404(ImportJob, space=space, pk=import_id)
+    job = _job_or_404(space, import_id)
     if import_job_rerun(job=job, requested_by=request.user):
         messages.success(request, _("The import continues where it stopped."))
     else:

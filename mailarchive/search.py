@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from enum import StrEnum
 from functools import lru_cache
 
@@ -20,11 +20,20 @@ from django.contrib.postgres.search import SearchQuery as PgSearchQuery
 from django.contrib.postgres.search import SearchRank
 from django.db import connection
 from django.db.models import F, Q, QuerySet, Subquery
-from django.utils import timezone
+from django.db.models.functions import Left
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext as _
 
 from .models import Message
+from .selectors import (
+    LIST_FIELDS,
+    SORT_KEYS,
+    KeysetPage,
+    Sort,
+    day_start,
+    keyset_page,
+)
 
 # Scripts written without spaces between words, where a term must be matched
 # as a substring: Hiragana, Katakana, CJK ideographs, Hangul, Thai, Lao, Khmer,
@@ -52,6 +61,11 @@ MAX_QUERY_TERMS = 32
 MAX_HIGHLIGHT_TERMS = 16
 MAX_HIGHLIGHT_TERM_LENGTH = 64
 MAX_HIGHLIGHT_TEXT = 64 * 1024
+RESULTS_PER_PAGE = 25
+# Excerpts are cut from this much of the start of each text body, read in the
+# database, so a page of huge messages costs what one of short ones does. A
+# match further in is found all the same; its excerpt is then the beginning.
+EXCERPT_SOURCE_CHARS = 10000
 
 
 class Order(StrEnum):
@@ -139,12 +153,6 @@ class MailSearch:
         )
 
 
-def _day_start(day: date) -> datetime:
-    return datetime(
-        day.year, day.month, day.day, tzinfo=timezone.get_current_timezone()
-    )
-
-
 def messages_search(
     queryset: QuerySet[Message], search: MailSearch
 ) -> tuple[QuerySet[Message], ParsedQuery]:
@@ -177,9 +185,9 @@ def messages_search(
             | Q(from_name__icontains=search.sender)
         )
     if search.date_from:
-        qs = qs.filter(date__gte=_day_start(search.date_from))
+        qs = qs.filter(date__gte=day_start(search.date_from))
     if search.date_to and search.date_to < date.max:
-        qs = qs.filter(date__lt=_day_start(search.date_to + timedelta(days=1)))
+        qs = qs.filter(date__lt=day_start(search.date_to + timedelta(days=1)))
     if search.has_attachment:
         qs = qs.filter(has_attachments=True)
     if postgres and parsed.terms:
@@ -294,3 +302,78 @@ def excerpt_around(
     more = start + length < len(flat) or len(text) > MAX_HIGHLIGHT_TEXT
     suffix = " …" if more else ""
     return mark_safe(escape(prefix) + highlight(piece, terms) + escape(suffix))
+
+
+@dataclass
+class Hit:
+    """One search result, its subject and an excerpt with the matches marked."""
+
+    message: Message
+    subject: SafeString
+    excerpt: SafeString
+
+
+@dataclass
+class SearchResults:
+    """A page of results: by cursor (newest first) or by number (best match)."""
+
+    hits: list[Hit]
+    count: int
+    count_is_lower_bound: bool
+    page: KeysetPage | None  # newest first: pages by cursor
+    page_number: int | None  # best match: pages by number, bounded
+    has_next_number: bool
+
+
+def search_results(
+    base: QuerySet[Message],
+    search: MailSearch,
+    *,
+    page_number: int | None = None,
+    after: str | None = None,
+    before: str | None = None,
+    size: int = RESULTS_PER_PAGE,
+) -> SearchResults:
+    """One page of what ``search`` finds in ``base``, with the matches marked.
+
+    Newest first pages by cursor (``after``/``before``); best match by
+    ``page_number`` up to RELEVANCE_LIMIT results. A fixed number of queries
+    whatever the page size; reads only. Raises BadCursor for a broken cursor.
+    """
+    qs, parsed = messages_search(base, search)
+    count = qs.order_by()[: COUNT_LIMIT + 1].count()
+    qs = (
+        qs.select_related("space")
+        .only(*LIST_FIELDS, "space__key", "space__name")
+        .annotate(body_start=Left("text_body", EXCERPT_SOURCE_CHARS))
+    )
+    terms = parsed.highlight_terms
+    page = None
+    number = None
+    has_next_number = False
+    if search.order == Order.RELEVANCE and "rank" in qs.query.annotations:
+        number = page_number or 1
+        start = (number - 1) * size
+        rows = list(qs[start : min(start + size, RELEVANCE_LIMIT)])
+        has_next_number = start + size < min(count, RELEVANCE_LIMIT)
+    else:
+        page = keyset_page(
+            qs, SORT_KEYS[Sort.NEWEST], size=size, after=after, before=before
+        )
+        rows = page.rows
+    hits = [
+        Hit(
+            message=m,
+            subject=highlight(m.subject or _("(no subject)"), terms),
+            excerpt=excerpt_around(m.body_start, terms),
+        )
+        for m in rows
+    ]
+    return SearchResults(
+        hits=hits,
+        count=min(count, COUNT_LIMIT),
+        count_is_lower_bound=count > COUNT_LIMIT,
+        page=page,
+        page_number=number,
+        has_next_number=has_next_number,
+    )

@@ -232,12 +232,35 @@ def messages_live(space: Space) -> QuerySet[Message]:
     return Message.objects.filter(space=space, deleted_at__isnull=True)
 
 
+def messages_of_spaces(spaces: QuerySet[Space], key: str = "") -> QuerySet[Message]:
+    """The messages of ``spaces`` (only of the one called ``key`` among them,
+    if given), trashed ones included: what a search across spaces looks in.
+
+    Builds a query only.
+    """
+    qs = Message.objects.filter(space__in=spaces)
+    return qs.filter(space__key=key) if key else qs
+
+
 @dataclass(frozen=True)
 class MailFilter:
-    """What the mail list shows: a month (in the viewer's time zone), a sender."""
+    """What the mail list shows: a month and a date range (both in the viewer's
+    time zone, the range's days inclusive), a sender's address, only messages
+    with attachments, one thread."""
 
     month: date | None = None
     sender: str = ""
+    date_from: date | None = None
+    date_to: date | None = None
+    has_attachments: bool = False
+    thread_id: int | None = None
+
+
+def day_start(day: date) -> datetime:
+    """The first instant of ``day`` in the active time zone."""
+    return datetime(
+        day.year, day.month, day.day, tzinfo=timezone.get_current_timezone()
+    )
 
 
 def month_bounds(month: date) -> tuple[datetime | None, datetime | None]:
@@ -256,6 +279,28 @@ def month_bounds(month: date) -> tuple[datetime | None, datetime | None]:
     return first, None
 
 
+def _filtered(qs: QuerySet[Message], mail_filter: MailFilter) -> QuerySet[Message]:
+    if mail_filter.month:
+        start, end = month_bounds(mail_filter.month)
+        if start is not None:
+            qs = qs.filter(date__gte=start)
+        if end is not None:
+            qs = qs.filter(date__lt=end)
+    if mail_filter.date_from:
+        qs = qs.filter(date__gte=day_start(mail_filter.date_from))
+    if mail_filter.date_to and mail_filter.date_to < date.max:
+        qs = qs.filter(date__lt=day_start(mail_filter.date_to + timedelta(days=1)))
+    if mail_filter.sender:
+        qs = qs.alias(sort_sender=SORT_ANNOTATIONS["sort_sender"]).filter(
+            sort_sender=mail_filter.sender.lower()
+        )
+    if mail_filter.has_attachments:
+        qs = qs.filter(has_attachments=True)
+    if mail_filter.thread_id is not None:
+        qs = qs.filter(thread_id=mail_filter.thread_id)
+    return qs
+
+
 def mail_list_page(
     space: Space,
     *,
@@ -267,18 +312,7 @@ def mail_list_page(
     last: bool = False,
 ) -> KeysetPage:
     """One page of the space's mail, with each row's thread size. One query."""
-    qs = messages_live(space)
-    mail_filter = mail_filter or MailFilter()
-    if mail_filter.month:
-        start, end = month_bounds(mail_filter.month)
-        if start is not None:
-            qs = qs.filter(date__gte=start)
-        if end is not None:
-            qs = qs.filter(date__lt=end)
-    if mail_filter.sender:
-        qs = qs.alias(sort_sender=SORT_ANNOTATIONS["sort_sender"]).filter(
-            sort_sender=mail_filter.sender.lower()
-        )
+    qs = _filtered(messages_live(space), mail_filter or MailFilter())
     keys = SORT_KEYS[sort]
     annotations = {
         k.name: SORT_ANNOTATIONS[k.name] for k in keys if k.name in SORT_ANNOTATIONS

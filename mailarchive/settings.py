@@ -106,9 +106,13 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "django_celery_beat",
     "axes",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "spaces",
     "mailarchive",
     "accounts",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -218,6 +222,15 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = True
 
+# The API's rate limits count requests here. Files under the data dir are shared
+# by every process on one machine; point it at Redis (redis://host:6379/1) when
+# web processes run on several machines.
+CACHES = {
+    "default": env.cache_url(
+        "MAILARCHIVE_CACHE_URL", default=f"filecache://{DATA_DIR / 'cache'}"
+    )
+}
+
 # Celery: Redis in production, a broker that needs no server by default.
 _broker_dir = DATA_DIR / "broker"
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
@@ -306,6 +319,63 @@ MAILARCHIVE_OAUTH2_CUSTOM_CLIENT_ID = env.str(
 MAILARCHIVE_OAUTH2_CUSTOM_CLIENT_SECRET = env.str(
     "MAILARCHIVE_OAUTH2_CUSTOM_CLIENT_SECRET", default=""
 )
+# The REST API under /api/v1/ (the ``api`` app). Every view decides space
+# permissions itself through spaces.selectors, as the pages do.
+MAILARCHIVE_API_RATE = env.str("MAILARCHIVE_API_RATE", default="600/minute")
+MAILARCHIVE_API_ANONYMOUS_RATE = env.str(
+    "MAILARCHIVE_API_ANONYMOUS_RATE", default="60/minute"
+)
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "api.authentication.BearerTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "DEFAULT_THROTTLE_CLASSES": ["api.throttling.ApiRateThrottle"],
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "api.renderers.ProblemJSONRenderer",
+    ],
+    "DEFAULT_PARSER_CLASSES": [
+        "rest_framework.parsers.JSONParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "EXCEPTION_HANDLER": "api.problems.problem_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "URL_FORMAT_OVERRIDE": None,
+    # OPTIONS would describe a view without asking for any permission.
+    "DEFAULT_METADATA_CLASS": None,
+    # Anonymous callers are told apart by REMOTE_ADDR, or by X-Forwarded-For
+    # when this many proxies in front of the site add to it.
+    "NUM_PROXIES": env.int("MAILARCHIVE_PROXY_COUNT", default=0),
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "mailarchive API",
+    "DESCRIPTION": (
+        "The archive's spaces, messages, threads, search, exports, mail "
+        "accounts, imports and permissions, with the same permissions as the "
+        "pages. Authenticate with `Authorization: Bearer <token>` (a personal "
+        "API token) or a browser session. Errors are RFC 9457 problem details."
+    ),
+    "VERSION": "1",
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_AUTHENTICATION": [],
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "TAGS": [
+        {"name": "spaces", "description": "Spaces the caller may see."},
+        {"name": "messages", "description": "Messages, threads and files."},
+        {"name": "search", "description": "The search page's search."},
+        {"name": "trash", "description": "Removing and restoring mail."},
+        {"name": "export", "description": "mbox downloads."},
+        {"name": "mail accounts", "description": "For space admins."},
+        {"name": "imports", "description": "For space admins."},
+        {"name": "permissions", "description": "For space admins."},
+    ],
+}
 
 LOGGING = {
     "version": 1,

@@ -7,6 +7,8 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
+    path("api/v1/", include("api.urls")),
+    path("", include("api.token_urls")),
     path("", include("mailarchive.import_urls")),
     path("", include("accounts.urls")),
     path("", include("mailarchive.archive_urls")),

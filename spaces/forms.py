@@ -1,11 +1,10 @@
 from __future__ import annotations
 
 from django import forms
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 from django.utils.translation import gettext_lazy as _
 
 from .models import Level, Space, space_key_validator
+from .selectors import group_by_name, user_by_name
 
 
 class SpaceCreateForm(forms.Form):
@@ -44,12 +43,12 @@ class GrantForm(forms.Form):
         value = self.cleaned_data["principal"].strip()
         if value.startswith("group:"):
             name = value.removeprefix("group:").strip()
-            group = Group.objects.filter(name=name).first()
+            group = group_by_name(name)
             if group is None:
                 raise forms.ValidationError(_("No group is called “%s”.") % name)
             self.cleaned_data["group"] = group
         else:
-            user = get_user_model().objects.filter(username=value).first()
+            user = user_by_name(value)
             if user is None:
                 raise forms.ValidationError(_("No user is called “%s”.") % value)
             self.cleaned_data["user"] = user

@@ -36,7 +36,7 @@ from spaces.selectors import (
 from ..forms import MailListForm
 from ..models import Attachment, Message
 from ..parsing.locations import LocationIndex
-from ..sanitize import sanitize_html
+from ..sanitize import SanitizedHtml, sanitize_html
 from ..selectors import (
     BadCursor,
     MailFilter,
@@ -231,6 +231,49 @@ def _inline_image_urls(
     return InlineImages(by_content_id=by_content_id, by_location=by_location)
 
 
+def message_safe_html(
+    request: HttpRequest,
+    space: Space,
+    message: Message,
+    parts: list[Attachment],
+    *,
+    allow_remote: bool,
+) -> SanitizedHtml | None:
+    """The message's HTML body as a safe document for a sandboxed frame, or None.
+
+    Its pictures point at the archive with passes for the requesting user;
+    remote content stays out unless ``allow_remote``. Reads only.
+    """
+    if not message.html_body:
+        return None
+    images = _inline_image_urls(request, space, message, parts)
+    return sanitize_html(
+        message.html_body,
+        allow_remote=allow_remote,
+        cid_url=images.by_content_id.get,
+        location_url=images.by_location.find,
+        img_src_origin=request_origin(request),
+    )
+
+
+def message_raw_response(message: Message) -> FileResponse:
+    """The raw source, byte for byte, as an ``.eml`` download."""
+    response = FileResponse(blob_open(message.raw_name), content_type="message/rfc822")
+    file_headers(
+        response, filename=f"message-{message.pk}.eml", disposition="attachment"
+    )
+    return response
+
+
+def attachment_response(part: Attachment) -> FileResponse:
+    """An attachment as a download that no browser renders or runs."""
+    response = FileResponse(
+        blob_open(part.blob_name), content_type=download_type(part.content_type)
+    )
+    file_headers(response, filename=part.filename, disposition="attachment")
+    return response
+
+
 @space_required(Level.VIEW)
 def message_detail(request: HttpRequest, space: Space, message_pk: int) -> HttpResponse:
     """One message, safe to read. Renders message_detail.html.
@@ -246,16 +289,7 @@ def message_detail(request: HttpRequest, space: Space, message_pk: int) -> HttpR
         raise Http404(_("No such message."))
     parts = message_attachments(message)
     allow_remote = _remote_content_asked(request, message.pk)
-    html = None
-    if message.html_body:
-        images = _inline_image_urls(request, space, message, parts)
-        html = sanitize_html(
-            message.html_body,
-            allow_remote=allow_remote,
-            cid_url=images.by_content_id.get,
-            location_url=images.by_location.find,
-            img_src_origin=request_origin(request),
-        )
+    html = message_safe_html(request, space, message, parts, allow_remote=allow_remote)
     raw_text = None
     raw_cut = False
     if not message.parseable or message.pending:
@@ -329,12 +363,7 @@ def message_raw_download(
     request: HttpRequest, space: Space, message_pk: int
 ) -> HttpResponse:
     """The raw source, byte for byte, as an ``.eml`` download."""
-    message = _message_or_404(request, space, message_pk)
-    response = FileResponse(blob_open(message.raw_name), content_type="message/rfc822")
-    file_headers(
-        response, filename=f"message-{message.pk}.eml", disposition="attachment"
-    )
-    return response
+    return message_raw_response(_message_or_404(request, space, message_pk))
 
 
 def _attachment_or_404(
@@ -354,12 +383,7 @@ def attachment_download(
     request: HttpRequest, space: Space, message_pk: int, position: int
 ) -> HttpResponse:
     """An attachment, always as a download, never rendered by the browser."""
-    part = _attachment_or_404(request, space, message_pk, position)
-    response = FileResponse(
-        blob_open(part.blob_name), content_type=download_type(part.content_type)
-    )
-    file_headers(response, filename=part.filename, disposition="attachment")
-    return response
+    return attachment_response(_attachment_or_404(request, space, message_pk, position))
 
 
 def attachment_inline(
