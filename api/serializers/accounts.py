@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -86,10 +87,25 @@ class MailAccountSerializer(StrictSerializer):
         help_text="Leave out for the protocol's standard port.",
     )
     username = serializers.CharField(max_length=320)
+    auth_method = serializers.ChoiceField(
+        choices=MailAccount.AuthMethod.choices,
+        required=False,
+        help_text="How the account signs in: a password, or a configured OAuth2 "
+        "provider (then follow signin_url in a browser to sign in).",
+    )
     password = serializers.CharField(
         write_only=True,
+        required=False,
         trim_whitespace=False,
-        help_text="Write-only. On update, leave out to keep the stored one.",
+        help_text="Write-only; for password accounts. On update, leave out to "
+        "keep the stored one.",
+    )
+    auth_state = serializers.ChoiceField(
+        choices=MailAccount.AuthState.choices, read_only=True
+    )
+    signin_url = serializers.SerializerMethodField(
+        help_text="For OAuth2 accounts: the address that starts the sign-in "
+        "at the provider, to open in a browser logged in as a space admin."
     )
     folder = serializers.CharField(required=False, allow_blank=True, max_length=255)
     starttls = serializers.BooleanField(required=False)
@@ -112,6 +128,16 @@ class MailAccountSerializer(StrictSerializer):
 
     def get_sends_password_in_clear(self, account: MailAccount) -> bool:
         return plain_text_password(account)
+
+    def get_signin_url(self, account: MailAccount) -> str | None:
+        if not account.uses_oauth2:
+            return None
+        path = reverse(
+            "accounts:account-signin",
+            kwargs={"key": self.context["space_key"], "account_id": account.pk},
+        )
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request is not None else path
 
     @extend_schema_field(MailAccountHealthSerializer)
     def get_health(self, account: MailAccount) -> dict[str, Any]:

@@ -9,8 +9,10 @@ refused request changes nothing.
 from __future__ import annotations
 
 import io
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -62,11 +64,16 @@ def make_objects(space, actors: Actors, mail: ApiMail | None = None) -> Objects:
         password="secret",
     )
     run = PollRun.objects.create(account=account, trigger="manual")
+    # A failed upload whose file is still there, so that it may run again.
+    upload = Path(tempfile.mkdtemp(prefix="api-access-")) / "old.mbox"
+    upload.write_bytes(
+        b"From a@example.com Mon Jan  1 00:00:00 2024\nSubject: x\n\nx\n"
+    )
     job = ImportJob.objects.create(
         space=space,
         origin=ImportJob.Origin.UPLOAD,
         file_name="old.mbox",
-        path="/nonexistent/old.mbox",
+        path=str(upload),
         status=ImportJob.Status.FAILED,
     )
     grant = SpacePermission.objects.create(

@@ -267,3 +267,51 @@ def test_unknown_account_and_poll_run_are_translated_404s(admin):
         body = admin.get(url, headers={"accept-language": "ja"}).json()
         assert body["status"] == 404
         assert not body["detail"].isascii()
+
+
+def test_an_oauth2_account_is_created_waiting_with_the_address_that_signs_it_in(
+    admin, settings
+):
+    """GIVEN Microsoft 365 configured WHEN a space admin adds an account that
+    signs in with it THEN it waits in "Sign-in needed", no password is asked,
+    and signin_url starts the provider's sign-in in a browser."""
+    settings.MAILARCHIVE_OAUTH2_MICROSOFT_CLIENT_ID = "app-id"
+    settings.MAILARCHIVE_OAUTH2_MICROSOFT_CLIENT_SECRET = "app-secret-value"
+    settings.MAILARCHIVE_ALLOWED_MAIL_HOSTS = []
+    response = post(
+        admin,
+        api("mail-account-list"),
+        {
+            "name": "Sales (M365)",
+            "protocol": "imaps",
+            "host": "outlook.office365.com",
+            "username": "conf-sales@contoso.onmicrosoft.com",
+            "auth_method": "microsoft",
+        },
+    )
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert (body["auth_method"], body["auth_state"]) == ("microsoft", "signin_needed")
+    assert body["signin_url"].endswith(
+        reverse(
+            "accounts:account-signin", kwargs={"key": "SALES", "account_id": body["id"]}
+        )
+    )
+    assert "app-secret-value" not in response.content.decode()
+
+
+def test_a_password_account_needs_its_password(admin, settings):
+    settings.MAILARCHIVE_ALLOWED_MAIL_HOSTS = []
+    response = post(
+        admin,
+        api("mail-account-list"),
+        {
+            "name": "No password",
+            "protocol": "imaps",
+            "host": "127.0.0.1",
+            "username": "sales",
+        },
+    )
+    assert response.status_code == 400
+    assert response["Content-Type"].startswith("application/problem+json")
+    assert not MailAccount.objects.filter(name="No password").exists()

@@ -22,7 +22,6 @@ from mailarchive.search import (
     query_parse,
 )
 from mailarchive.services import message_trash
-from mailarchive.views import search as search_views
 from spaces.models import Level
 from tests.conftest import client_for, login_client
 from tests.factories import SpaceFactory, SpacePermissionFactory
@@ -357,20 +356,20 @@ def test_search_pages_read_only_the_start_of_each_body(actors, monkeypatch, orde
             text_body=huge, html_body=huge, search_text=huge
         )
     seen: list[int] = []
-    real = search_views.excerpt_around
+    real = search_module.excerpt_around
 
     def measured(text: str, terms: list[str], length: int = 240):
         seen.append(len(text))
         return real(text, terms, length)
 
-    monkeypatch.setattr(search_views, "excerpt_around", measured)
+    monkeypatch.setattr(search_module, "excerpt_around", measured)
     client = client_for(actors, "viewer")
     address = reverse("mailarchive:space-search", kwargs={"key": "SALES"})
     with CaptureQueriesContext(connection) as queries:
         response = client.get(address, {"q": "needle", "order": order})
     assert response.status_code == 200
     assert "The <mark>needle</mark> is here." in response.content.decode()
-    assert len(seen) == 3 and max(seen) <= search_views.EXCERPT_SOURCE_CHARS
+    assert len(seen) == 3 and max(seen) <= search_module.EXCERPT_SOURCE_CHARS
     for query in queries:
         if "mailarchive_message" in query["sql"]:
             assert_bodies_not_selected(query["sql"])
