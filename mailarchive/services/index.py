@@ -7,6 +7,11 @@ written in its own short transaction that first checks the message is still
 pending, so two workers on one backlog index every message once. A message
 over its budget is marked "too complex" and shown raw; nothing here can lose
 a message, since the secure stage already committed it.
+
+Parsed messages are taken a group at a time: the text of the group's
+attachments is read (:mod:`.attachment_text`, in extraction processes under a
+budget of their own) before the messages are written, so that it goes into
+their search text.
 """
 
 from __future__ import annotations
@@ -25,17 +30,28 @@ from django.db.models import Value
 from ..models import TOO_COMPLEX, Attachment, Message, MessageReference
 from ..parsing import ParsedAddress, ParsedMessage, body_text_for_search
 from ..parsing.pool import DEFAULT_TARGET, OverBudget, ParseBudget, describe, parse_many
+from ..parsing.text import html_to_text
 from ..storage import blob_put, blob_read
+from .attachment_text import TextsRead, attachment_texts_read, readables_of
 from .threads import thread_choose, thread_record, thread_refresh
 
 logger = logging.getLogger(__name__)
 
 SEARCH_TEXT_LIMIT = 200_000
+# Characters of the attachments' text that go into the message's own search
+# text, after its body; ``in:attachments`` searches each attachment's whole
+# text.
+ATTACHMENT_SEARCH_LIMIT = 100_000
 # Characters of each body kept in the database, for the page and the feed;
 # the whole text is always in the raw message, one click away.
 BODY_STORED_LIMIT = 1_000_000
 BODY_TRUNCATED = "body-truncated"
 INDEX_BATCH = 200
+# Parsed messages whose attachments are read together: at most this many, or
+# this many bytes of attachments held in memory.
+GROUP_MESSAGES = 50
+GROUP_BYTES = 64 * 1024 * 1024
+_MESSAGE_TYPES = frozenset({"message/rfc822", "message/global", "message/news"})
 # The parser the children run; tests point it at a parser that misbehaves.
 PARSE_TARGET = DEFAULT_TARGET
 
@@ -48,12 +64,17 @@ class IndexSummary:
     unparseable: int = 0
     too_complex: int = 0
     indexed_pks: list[int] = field(default_factory=list)
+    # Attachment contents read in this run, and how many of them failed.
+    attachments_read: int = 0
+    attachments_failed: int = 0
 
     def add(self, other: IndexSummary) -> None:
         self.indexed += other.indexed
         self.unparseable += other.unparseable
         self.too_complex += other.too_complex
         self.indexed_pks.extend(other.indexed_pks)
+        self.attachments_read += other.attachments_read
+        self.attachments_failed += other.attachments_failed
 
 
 def parse_budget() -> ParseBudget:
@@ -80,14 +101,31 @@ def _addresses(items: list[ParsedAddress]) -> list[list[str]]:
     return [[_clean(a.name, 300), _clean(a.address, 320)] for a in items[:200]]
 
 
-def _search_text(parsed: ParsedMessage) -> str:
+def _search_text(parsed: ParsedMessage, texts: dict[str, str]) -> str:
+    """Subject, people, attachment names, body, then the attachments' text.
+
+    An attached message whose text was read as an attachment is not indexed
+    twice: the body then leaves out the parser's copy of it.
+    """
     people = [parsed.from_] if parsed.from_ else []
     people += parsed.to + parsed.cc
     parts = [parsed.subject]
     parts += [f"{p.name} {p.address}" for p in people]
-    parts += [a.filename for a in parsed.attachments if not a.inline]
-    parts.append(body_text_for_search(parsed))
-    return _clean("\n".join(parts), SEARCH_TEXT_LIMIT)
+    listed = [a for a in parsed.attachments if not a.inline]
+    parts += [a.filename for a in listed]
+    attached = [a for a in listed if a.content_type in _MESSAGE_TYPES]
+    if attached and all(a.sha256 in texts for a in attached):
+        own = parsed.text_body
+        parts.append(own if own.strip() else html_to_text(parsed.html_body))
+    else:
+        parts.append(body_text_for_search(parsed))
+    head = _clean("\n".join(parts), SEARCH_TEXT_LIMIT)
+    found = [
+        texts[sha] for sha in dict.fromkeys(a.sha256 for a in listed) if sha in texts
+    ]
+    if not found:
+        return head
+    return head + "\n" + _clean("\n".join(found), ATTACHMENT_SEARCH_LIMIT)
 
 
 def _problems(parsed: ParsedMessage) -> list[str]:
@@ -139,12 +177,13 @@ def _space_lock(space_id: int) -> None:
 WAITING = (Message.IndexState.PENDING, Message.IndexState.STALE)
 
 
-def _apply(pk: int, space_id: int, parsed: ParsedMessage) -> bool:
+def _apply(pk: int, space_id: int, parsed: ParsedMessage, read: TextsRead) -> bool:
     """Write one parse to its waiting message; False if it was indexed already.
 
     A pending message joins a thread; a stale one (indexed before, being
     indexed again) keeps its thread, so thread addresses stay valid, and gets
-    its attachments and references anew.
+    its attachments and references anew. ``read`` holds the texts of its
+    attachments.
     """
     stored = [
         (position, att, blob_put("att", att.content, att.sha256)[0])
@@ -157,7 +196,7 @@ def _apply(pk: int, space_id: int, parsed: ParsedMessage) -> bool:
         r for r in dict.fromkeys([*references, in_reply_to]) if r and r != message_id
     ]
     subject = _clean(parsed.subject, 10_000)
-    search_text = _search_text(parsed)
+    search_text = _search_text(parsed, read.texts)
     with transaction.atomic():
         _space_lock(space_id)
         row = (
@@ -218,6 +257,7 @@ def _apply(pk: int, space_id: int, parsed: ParsedMessage) -> bool:
                         content_location=_clean(att.content_location or "", 500),
                         content_base=_clean(att.content_base or "", 500),
                         inline=att.inline,
+                        text_read=not att.inline and att.sha256 in read.recorded,
                     )
                     for position, att, name in stored
                 ],
@@ -242,11 +282,14 @@ def _apply(pk: int, space_id: int, parsed: ParsedMessage) -> bool:
     return True
 
 
+Row = tuple[int, int, str, str]  # pk, space, raw object, index state
+
+
 def _jobs(
-    rows: Sequence[tuple[int, int, str]],
-) -> Iterator[tuple[tuple[int, int], Callable[[], bytes]]]:
-    for pk, space_id, raw_name in rows:
-        yield (pk, space_id), (lambda name=raw_name: blob_read(name))
+    rows: Sequence[Row],
+) -> Iterator[tuple[Row, Callable[[], bytes]]]:
+    for row in rows:
+        yield row, (lambda name=row[2]: blob_read(name))
 
 
 def messages_index(
@@ -272,7 +315,7 @@ def messages_index(
                 index_state__in=WAITING,
             )
             .order_by("pk")
-            .values_list("pk", "space_id", "raw_name")
+            .values_list("pk", "space_id", "raw_name", "index_state")
         )
         if rows:
             summary.add(_index_rows(rows, workers, heartbeat))
@@ -280,33 +323,73 @@ def messages_index(
 
 
 def _index_rows(
-    rows: Sequence[tuple[int, int, str]],
+    rows: Sequence[Row],
     workers: int | None,
     heartbeat: Callable[[], None] | None,
 ) -> IndexSummary:
     summary = IndexSummary()
+    workers = workers or index_workers()
     results = parse_many(
         _jobs(rows),
         budget=parse_budget(),
-        workers=workers or index_workers(),
+        workers=workers,
         target=PARSE_TARGET,
         heartbeat=heartbeat,
     )
-    for (pk, space_id), result in results:
+    group: list[tuple[Row, ParsedMessage, bool]] = []
+    held = 0
+    for row, result in results:
         if isinstance(result, OverBudget):
             logger.warning(
                 "message %s is too complex to parse (%s); it is kept raw",
-                pk,
+                row[0],
                 result.reason,
             )
             parsed = too_complex_parse(result)
         else:
             parsed = result
-        if _apply(pk, space_id, parsed):
+        group.append((row, parsed, isinstance(result, OverBudget)))
+        held += sum(len(a.content) for a in parsed.attachments if not a.inline)
+        if len(group) >= GROUP_MESSAGES or held >= GROUP_BYTES:
+            summary.add(_write_group(group, workers, heartbeat))
+            group, held = [], 0
+    if group:
+        summary.add(_write_group(group, workers, heartbeat))
+    return summary
+
+
+def _write_group(
+    group: Sequence[tuple[Row, ParsedMessage, bool]],
+    workers: int,
+    heartbeat: Callable[[], None] | None,
+) -> IndexSummary:
+    """Read the attachments of a group of parsed messages, then write each."""
+    summary = IndexSummary()
+    read = TextsRead()
+    if settings.MAILARCHIVE_ATTACHMENT_TEXT:
+        readables, skipped, retry = [], [], set()
+        for (_pk, _space, _raw, state), parsed, _over in group:
+            mine, extra = readables_of(parsed.attachments)
+            readables += mine
+            skipped += extra
+            if state == Message.IndexState.STALE:
+                # reindex: what could not be read before is tried again.
+                retry |= {r.sha256 for r in mine}
+        read = attachment_texts_read(
+            readables=readables,
+            skipped=skipped,
+            retry_failed=retry,
+            workers=workers,
+            heartbeat=heartbeat,
+        )
+        summary.attachments_read += read.read_now
+        summary.attachments_failed += read.failed_now
+    for (pk, space_id, _raw, _state), parsed, over in group:
+        if _apply(pk, space_id, parsed, read):
             summary.indexed += 1
             summary.indexed_pks.append(pk)
             summary.unparseable += not parsed.parseable
-            summary.too_complex += isinstance(result, OverBudget)
+            summary.too_complex += over
     return summary
 
 
