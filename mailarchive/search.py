@@ -6,6 +6,11 @@ quoted phrases, ``or`` and ``-word``. Text without spaces (Japanese, Chinese,
 Korean, Thai) is not split into words by any PostgreSQL parser, so such terms
 are matched as substrings of ``search_text``, which a trigram GIN index
 serves. SQLite matches every term as a case-insensitive substring.
+
+The text read from attachments is part of each message's search text. With
+``in:attachments`` in the search box (or the form's filter) the search looks
+inside attachments only: each attachment's own text, matched the same ways
+through the indexes of ``AttachmentText``, and the results are attachments.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from django.utils import timezone
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
-from .models import Message
+from .models import Attachment, AttachmentText, Message
 
 # Scripts written without spaces between words, where a term must be matched
 # as a substring: Hiragana, Katakana, CJK ideographs, Hangul, Thai, Lao, Khmer,
@@ -33,6 +38,8 @@ _UNSPACED = re.compile(
     "\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef\U00020000-\U0003134f]"
 )
 _TOKEN = re.compile(r'(-?)"([^"]*)"?|(\S+)')
+# Scopes the search box understands as words of their own.
+_IN_ATTACHMENTS = frozenset({"in:attachments", "in:attachment"})
 _WORD_CHARS = re.compile(r"\w", re.UNICODE)
 EXCERPT_LENGTH = 240
 # Relevance ordering cannot use a cursor; it shows this many results at most.
@@ -71,6 +78,8 @@ class ParsedQuery:
     terms: list[Term] = field(default_factory=list)
     # The terms matched as words, rewritten for websearch_to_tsquery.
     websearch: str = ""
+    # ``in:attachments`` was among the words: look inside attachments only.
+    in_attachments: bool = False
 
     @property
     def highlight_terms(self) -> list[str]:
@@ -81,8 +90,12 @@ def query_parse(text: str) -> ParsedQuery:
     """Split the search box's text into terms (pure; safe to call anywhere)."""
     terms: list[Term] = []
     words: list[str] = []
+    in_attachments = False
     for match in _TOKEN.finditer(text):
         negated_phrase, phrase, bare = match.groups()
+        if bare is not None and bare.lower() in _IN_ATTACHMENTS:
+            in_attachments = True
+            continue
         if phrase is not None:
             term = Term(text=phrase.strip(), negated=bool(negated_phrase), phrase=True)
         else:
@@ -101,7 +114,9 @@ def query_parse(text: str) -> ParsedQuery:
         words.pop(0)
     while words and words[-1] == "or":
         words.pop()
-    return ParsedQuery(terms=terms, websearch=" ".join(words))
+    return ParsedQuery(
+        terms=terms, websearch=" ".join(words), in_attachments=in_attachments
+    )
 
 
 @dataclass(frozen=True)
@@ -114,6 +129,8 @@ class MailSearch:
     date_to: date | None = None
     has_attachment: bool = False
     order: Order = Order.NEWEST
+    # Look inside attachments only (also said by ``in:attachments``).
+    in_attachments: bool = False
 
     @property
     def is_empty(self) -> bool:
@@ -123,7 +140,13 @@ class MailSearch:
             or self.date_from
             or self.date_to
             or self.has_attachment
+            or self.in_attachments
         )
+
+    @property
+    def of_attachments(self) -> bool:
+        """Whether the results are attachments rather than messages."""
+        return self.in_attachments or query_parse(self.text).in_attachments
 
 
 def _day_start(day: date) -> datetime:
@@ -150,14 +173,38 @@ def messages_search(
             parsed.websearch, search_type="websearch", config="simple"
         )
         qs = qs.filter(search_vector=ts_query)
+    qs = _substring_terms(qs, parsed, "search_text", postgres=postgres)
+    qs = _message_filters(qs, search)
+    if postgres and parsed.terms:
+        qs = _narrow_rare(qs)
+    if search.order == Order.RELEVANCE and ts_query is not None:
+        newest = qs.order_by("-date", "-pk").values("pk")[:RELEVANCE_POOL]
+        qs = (
+            qs.model.objects.filter(pk__in=Subquery(newest))
+            .annotate(rank=SearchRank(F("search_vector"), ts_query))
+            .order_by("-rank", "-date", "-pk")
+        )
+    return qs, parsed
+
+
+def _substring_terms(
+    qs: QuerySet, parsed: ParsedQuery, column: str, *, postgres: bool
+) -> QuerySet:
+    """``qs`` narrowed by the terms matched as substrings of ``column``: all of
+    them on SQLite, those in unspaced scripts on PostgreSQL."""
     for term in parsed.terms:
         if postgres and not term.unspaced:
             continue
         # A substring match: LIKE is served by the trigram index on PostgreSQL;
         # unspaced scripts have no letter case, other text does.
-        lookup = "search_text__contains" if term.unspaced else "search_text__icontains"
+        lookup = f"{column}__contains" if term.unspaced else f"{column}__icontains"
         condition = Q(**{lookup: term.text})
         qs = qs.exclude(condition) if term.negated else qs.filter(condition)
+    return qs
+
+
+def _message_filters(qs: QuerySet[Message], search: MailSearch) -> QuerySet[Message]:
+    """``qs`` narrowed by the form's filters: sender, dates, attachments."""
     if search.sender:
         qs = qs.filter(
             Q(from_address__icontains=search.sender)
@@ -169,15 +216,40 @@ def messages_search(
         qs = qs.filter(date__lt=_day_start(search.date_to + timedelta(days=1)))
     if search.has_attachment:
         qs = qs.filter(has_attachments=True)
-    if postgres and parsed.terms:
-        qs = _narrow_rare(qs)
-    if search.order == Order.RELEVANCE and ts_query is not None:
-        newest = qs.order_by("-date", "-pk").values("pk")[:RELEVANCE_POOL]
-        qs = (
-            qs.model.objects.filter(pk__in=Subquery(newest))
-            .annotate(rank=SearchRank(F("search_vector"), ts_query))
-            .order_by("-rank", "-date", "-pk")
+    return qs
+
+
+def attachments_search(
+    messages: QuerySet[Message], search: MailSearch
+) -> tuple[QuerySet[Attachment], ParsedQuery]:
+    """The attachments of ``messages`` whose text ``search`` finds.
+
+    Each attachment's own text (``AttachmentText``) is matched, by word on
+    PostgreSQL and by substring otherwise, as :func:`messages_search` matches
+    a message's; the form's filters apply to the messages. The rows carry
+    ``message_date`` for ordering newest first; the caller orders them.
+    Builds a query only.
+    """
+    parsed = query_parse(search.text)
+    postgres = connection.vendor == "postgresql"
+    texts = AttachmentText.objects.filter(status=AttachmentText.Status.OK)
+    if postgres and parsed.websearch:
+        texts = texts.filter(
+            search_vector=PgSearchQuery(
+                parsed.websearch, search_type="websearch", config="simple"
+            )
         )
+    texts = _substring_terms(texts, parsed, "text", postgres=postgres)
+    found = _message_filters(messages.filter(deleted_at__isnull=True), search)
+    qs = (
+        Attachment.objects.filter(
+            message__in=found.values("pk"),
+            inline=False,
+            sha256__in=texts.values("sha256"),
+        )
+        .select_related("message__space")
+        .annotate(message_date=F("message__date"))
+    )
     return qs, parsed
 
 
@@ -216,6 +288,12 @@ def _pattern(terms: list[str]) -> re.Pattern[str] | None:
     if not parts:
         return None
     return re.compile("|".join(parts), re.IGNORECASE)
+
+
+def mentions(text: str, terms: list[str]) -> bool:
+    """Whether ``text`` holds any of ``terms`` as :func:`highlight` marks them."""
+    pattern = _pattern(terms)
+    return bool(pattern and pattern.search(text))
 
 
 def highlight(text: str, terms: list[str]) -> SafeString:

@@ -16,29 +16,55 @@ from spaces.models import Level, Space
 from spaces.selectors import spaces_visible_to
 
 from ..forms import SearchForm
-from ..models import Message
+from ..models import Attachment, Message
 from ..search import (
     COUNT_LIMIT,
     RELEVANCE_LIMIT,
     MailSearch,
     Order,
+    attachments_search,
     excerpt_around,
     highlight,
+    mentions,
     messages_search,
 )
-from ..selectors import LIST_FIELDS, SORT_KEYS, BadCursor, KeysetPage, Sort, keyset_page
+from ..selectors import (
+    ATTACHMENT_KEYS,
+    LIST_FIELDS,
+    SORT_KEYS,
+    BadCursor,
+    KeysetPage,
+    Sort,
+    attachment_texts,
+    keyset_page,
+    listed_attachments,
+)
 from .common import with_page_policy
 
 RESULTS_PER_PAGE = 25
 
 
 @dataclass
+class FoundIn:
+    """The attachment a match was found in, and an excerpt of its text."""
+
+    attachment: Attachment
+    name: SafeString
+    excerpt: SafeString
+
+
+@dataclass
 class Hit:
-    """One search result, its subject and an excerpt with the matches marked."""
+    """One search result, its subject and an excerpt with the matches marked.
+
+    ``found_in`` is set when the words are in an attachment's text rather than
+    in the message itself; a search inside attachments has it on every hit.
+    """
 
     message: Message
     subject: SafeString
     excerpt: SafeString
+    found_in: FoundIn | None = None
 
 
 @dataclass
@@ -49,10 +75,13 @@ class Results:
     page: KeysetPage | None  # newest first: pages by cursor
     page_number: int | None  # best match: pages by number, bounded
     has_next_number: bool
+    of_attachments: bool = False
 
 
 def _results(form: SearchForm, base: QuerySet[Message], search: MailSearch) -> Results:
     """Run ``search`` over ``base``; raises BadCursor for a broken page link."""
+    if search.of_attachments:
+        return _attachment_results(form, base, search)
     qs, parsed = messages_search(base, search)
     qs = qs.select_related("space").only(
         *LIST_FIELDS, "text_body", "space__key", "space__name"
@@ -84,6 +113,7 @@ def _results(form: SearchForm, base: QuerySet[Message], search: MailSearch) -> R
         )
         for m in rows
     ]
+    _show_attachment_matches(hits, terms)
     return Results(
         hits=hits,
         count=min(count, COUNT_LIMIT),
@@ -91,6 +121,92 @@ def _results(form: SearchForm, base: QuerySet[Message], search: MailSearch) -> R
         page=page,
         page_number=number,
         has_next_number=has_next_number,
+    )
+
+
+def _show_attachment_matches(hits: list[Hit], terms: list[str]) -> None:
+    """Point each hit whose words are not in its subject or body at the first
+    attachment whose text holds them (two queries for the page)."""
+    unexplained = {
+        hit.message.pk: hit
+        for hit in hits
+        if terms
+        and hit.message.has_attachments
+        and not mentions(hit.message.subject, terms)
+        and not mentions(hit.message.text_body, terms)
+    }
+    if not unexplained:
+        return
+    parts = listed_attachments(unexplained)
+    texts = attachment_texts(part.sha256 for part in parts)
+    for part in parts:
+        hit = unexplained.get(part.message_id)
+        read = texts.get(part.sha256)
+        if hit is None or hit.found_in is not None or read is None:
+            continue
+        if mentions(read.text, terms) or mentions(part.filename, terms):
+            hit.found_in = FoundIn(
+                attachment=part,
+                name=highlight(part.filename, terms),
+                excerpt=excerpt_around(read.text, terms),
+            )
+
+
+def _attachment_results(
+    form: SearchForm, base: QuerySet[Message], search: MailSearch
+) -> Results:
+    """Search inside attachments: one hit per attachment, newest message first."""
+    qs, parsed = attachments_search(base, search)
+    qs = qs.only(
+        "pk",
+        "message_id",
+        "position",
+        "filename",
+        "sha256",
+        "size",
+        "message__pk",
+        "message__space_id",
+        "message__subject",
+        "message__from_name",
+        "message__from_address",
+        "message__date",
+        "message__has_attachments",
+        "message__space__key",
+        "message__space__name",
+    )
+    count = qs.order_by()[: COUNT_LIMIT + 1].count()
+    terms = parsed.highlight_terms
+    page = keyset_page(
+        qs,
+        ATTACHMENT_KEYS,
+        size=RESULTS_PER_PAGE,
+        after=form.cleaned_data.get("after") or None,
+        before=form.cleaned_data.get("before") or None,
+    )
+    texts = attachment_texts(part.sha256 for part in page.rows)
+    hits = []
+    for part in page.rows:
+        read = texts.get(part.sha256)
+        hits.append(
+            Hit(
+                message=part.message,
+                subject=highlight(part.message.subject or _("(no subject)"), terms),
+                excerpt=SafeString(""),
+                found_in=FoundIn(
+                    attachment=part,
+                    name=highlight(part.filename, terms),
+                    excerpt=excerpt_around(read.text if read else "", terms),
+                ),
+            )
+        )
+    return Results(
+        hits=hits,
+        count=min(count, COUNT_LIMIT),
+        count_is_lower_bound=count > COUNT_LIMIT,
+        page=page,
+        page_number=None,
+        has_next_number=False,
+        of_attachments=True,
     )
 
 
