@@ -130,6 +130,8 @@ def attachment_texts_read(
     and both wrote what its file holds.
     """
     outcome = TextsRead()
+    # Several messages of a group may carry the same content: read it once.
+    readables = list({r.sha256: r for r in readables}.values())
     wanted = {r.sha256: r for r in [*readables, *skipped]}
     if not wanted:
         return outcome

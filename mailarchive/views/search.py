@@ -164,7 +164,7 @@ def _attachment_results(
         "filename",
         "sha256",
         "size",
-        "message__pk",
+        "message__id",
         "message__space_id",
         "message__subject",
         "message__from_name",
