@@ -302,7 +302,7 @@ def message_with(
     for document in documents:
         lines += [f"--{boundary}", f"Content-Type: {document.content_type}"]
         if document.content_type.startswith("message/"):
-            inner = document.data.decode().replace("\r\n", "\n").replace("\n", "\r\n")
+            inner = document.data.decode()
             lines += ["Content-Disposition: attachment", "", inner.rstrip("\r\n")]
             continue
         lines += [
@@ -313,4 +313,6 @@ def message_with(
             base64.encodebytes(document.data).decode("ascii").rstrip("\n"),
         ]
     lines.append(f"--{boundary}--")
-    return ("\r\n".join(lines) + "\r\n").encode("utf-8")
+    text = "\n".join(lines).replace("\r\n", "\n")
+    # CRLF throughout, as a mail server stores it.
+    return (text.replace("\n", "\r\n") + "\r\n").encode("utf-8")

@@ -289,6 +289,7 @@ def test_purging_the_last_copy_deletes_the_text(actors):
 
 def hostile_documents() -> list[tuple[Document, str, str]]:
     """(document, status, reason) of every hostile case."""
+
     def misbehaving(name: str) -> Document:
         # Distinct contents: identical ones would share one record.
         data = documents.pdf_english(name).data
