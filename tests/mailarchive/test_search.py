@@ -11,7 +11,7 @@ from django.db import connection
 from django.urls import reverse
 
 from mailarchive import search as search_module
-from mailarchive.models import Message
+from mailarchive.models import AttachmentText, Message
 from mailarchive.search import (
     MailSearch,
     Order,
@@ -336,3 +336,33 @@ def test_rare_and_common_terms_find_the_same_messages(monkeypatch, rare_limit):
         found = list(qs.order_by("-date", "-pk").values_list("message_id", flat=True))
         expected = ["rare3@x", "rare1@x"] if text == "kilimanjaro" else []
         assert found == expected
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("lookup", "index"),
+    [
+        (
+            {
+                "search_vector": PgSearchQuery(
+                    "marmoset", search_type="websearch", config="simple"
+                )
+            },
+            "attachment_text_vector",
+        ),
+        ({"text__contains": "見積書"}, "attachment_text_trgm"),
+    ],
+    ids=["words", "unspaced"],
+)
+def test_attachment_text_conditions_are_served_by_their_gin_indexes(lookup, index):
+    """What ``attachments_search`` asks of AttachmentText is answered from the
+    GIN indexes of migration 0008."""
+    sql, params = (
+        AttachmentText.objects.filter(**lookup).values("sha256").query.sql_with_params()
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_indexscan = off")
+        cursor.execute("EXPLAIN " + sql, params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert f"Bitmap Index Scan on {index}" in plan, plan
