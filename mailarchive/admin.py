@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 
-from .models import Attachment, FeedToken, Message, Thread
+from .models import Attachment, AttachmentText, FeedToken, Message, Thread
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -25,7 +26,15 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 class AttachmentInline(admin.TabularInline):
     model = Attachment
-    fields = ("position", "filename", "content_type", "size", "inline", "content_id")
+    fields = (
+        "position",
+        "filename",
+        "content_type",
+        "size",
+        "inline",
+        "content_id",
+        "text_read",
+    )
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -78,3 +87,24 @@ class FeedTokenAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
+
+
+@admin.register(AttachmentText)
+class AttachmentTextAdmin(ReadOnlyAdmin):
+    """What was read from each attachment content, and why a file was not."""
+
+    list_display = ("sha256", "status", "reason", "truncated", "extracted_at")
+    list_filter = ("status", "reason", "truncated")
+    search_fields = ("sha256",)
+    show_full_result_count = False
+    exclude = ("search_vector",)
+    readonly_fields = ("files",)
+
+    @admin.display(description=_("files with this content"))
+    def files(self, obj: AttachmentText) -> str:
+        names = (
+            Attachment.objects.filter(sha256=obj.sha256)
+            .order_by("message_id", "position")
+            .values_list("filename", flat=True)[:20]
+        )
+        return ", ".join(names)

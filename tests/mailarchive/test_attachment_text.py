@@ -357,3 +357,16 @@ def test_an_import_of_hostile_attachments_archives_everything_and_records_why(
     assert found(actors.space, "marmoset") == ["Good before"]
     assert found(actors.space, "narwhal") == ["Good after"]
     assert found(actors.space, "platypus") == ["Hostile 5"]
+
+
+@pytest.mark.django_db
+def test_site_admins_see_what_could_not_be_read_and_why(actors):
+    ingest(actors.space, message_with([documents.encrypted_pdf("x")], subject="Lock"))
+    record = AttachmentText.objects.get()
+    client = client_for(actors, "site_admin")
+    listing = client.get(reverse("admin:mailarchive_attachmenttext_changelist"))
+    assert listing.status_code == 200 and "encrypted" in listing.content.decode()
+    detail = client.get(
+        reverse("admin:mailarchive_attachmenttext_change", args=[record.pk])
+    )
+    assert "locked.pdf" in detail.content.decode()
