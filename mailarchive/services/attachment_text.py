@@ -36,6 +36,7 @@ from ..extract import (
 from ..models import Attachment, AttachmentText, Message
 from ..parsing import ParsedAttachment
 from ..parsing.pool import OverBudget, ParseBudget, parse_many
+from .stored import clean_text
 
 logger = logging.getLogger(__name__)
 
@@ -172,7 +173,7 @@ def attachment_texts_read(
     for sha, result in results.items():
         outcome.recorded.add(sha)
         if result.status == AttachmentText.Status.OK:
-            outcome.texts[sha] = _clean(result.text)
+            outcome.texts[sha] = clean_text(result.text)
     return outcome
 
 
@@ -238,13 +239,6 @@ def _read(
     return results
 
 
-def _clean(text: str, limit: int | None = None) -> str:
-    if "\x00" in text:
-        text = text.replace("\x00", "")
-    text = text.encode("utf-8", "replace").decode("utf-8")
-    return text[:limit] if limit else text
-
-
 def _record(results: dict[str, ExtractResult], read: dict[str, Readable]) -> None:
     now = timezone.now()
     limit = settings.MAILARCHIVE_EXTRACT_MAX_CHARS
@@ -257,9 +251,9 @@ def _record(results: dict[str, ExtractResult], read: dict[str, Readable]) -> Non
             AttachmentText(
                 sha256=sha,
                 status=result.status,
-                reason=_clean(result.reason, 100),
-                detail=_clean(detail, 5000),
-                text=_clean(result.text, limit) if result.status == "ok" else "",
+                reason=clean_text(result.reason, 100),
+                detail=clean_text(detail, 5000),
+                text=clean_text(result.text, limit) if result.status == "ok" else "",
                 truncated=result.truncated or len(result.text) > limit,
                 extractor_version=EXTRACTOR_VERSION,
                 extracted_at=now,

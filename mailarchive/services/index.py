@@ -28,30 +28,26 @@ from django.db import connection, transaction
 from django.db.models import Value
 
 from ..models import TOO_COMPLEX, Attachment, Message, MessageReference
-from ..parsing import ParsedAddress, ParsedMessage, body_text_for_search
+from ..parsing import ParsedMessage
 from ..parsing.pool import DEFAULT_TARGET, OverBudget, ParseBudget, describe, parse_many
-from ..parsing.text import html_to_text
 from ..storage import blob_put, blob_read
 from .attachment_text import TextsRead, attachment_texts_read, readables_of
+from .stored import (
+    BODY_STORED_LIMIT,
+    addresses_stored,
+    clean_text,
+    problems_stored,
+    search_text_of,
+)
 from .threads import thread_choose, thread_record, thread_refresh
 
 logger = logging.getLogger(__name__)
 
-SEARCH_TEXT_LIMIT = 200_000
-# Characters of the attachments' text that go into the message's own search
-# text, after its body; ``in:attachments`` searches each attachment's whole
-# text.
-ATTACHMENT_SEARCH_LIMIT = 100_000
-# Characters of each body kept in the database, for the page and the feed;
-# the whole text is always in the raw message, one click away.
-BODY_STORED_LIMIT = 1_000_000
-BODY_TRUNCATED = "body-truncated"
 INDEX_BATCH = 200
 # Parsed messages whose attachments are read together: at most this many, or
 # this many bytes of attachments held in memory.
 GROUP_MESSAGES = 50
 GROUP_BYTES = 64 * 1024 * 1024
-_MESSAGE_TYPES = frozenset({"message/rfc822", "message/global", "message/news"})
 # The parser the children run; tests point it at a parser that misbehaves.
 PARSE_TARGET = DEFAULT_TARGET
 
@@ -87,55 +83,6 @@ def parse_budget() -> ParseBudget:
 
 def index_workers() -> int:
     return settings.MAILARCHIVE_INDEX_PROCESSES or os.cpu_count() or 1
-
-
-def _clean(value: str, limit: int | None = None) -> str:
-    """Text the database accepts: no NUL, no lone surrogates, bounded length."""
-    if "\x00" in value:
-        value = value.replace("\x00", "\ufffd")
-    value = value.encode("utf-8", "replace").decode("utf-8")
-    return value[:limit] if limit else value
-
-
-def _addresses(items: list[ParsedAddress]) -> list[list[str]]:
-    return [[_clean(a.name, 300), _clean(a.address, 320)] for a in items[:200]]
-
-
-def _search_text(parsed: ParsedMessage, texts: dict[str, str]) -> str:
-    """Subject, people, attachment names, body, then the attachments' text.
-
-    An attached message whose text was read as an attachment is not indexed
-    twice: the body then leaves out the parser's copy of it.
-    """
-    people = [parsed.from_] if parsed.from_ else []
-    people += parsed.to + parsed.cc
-    parts = [parsed.subject]
-    parts += [f"{p.name} {p.address}" for p in people]
-    listed = [a for a in parsed.attachments if not a.inline]
-    parts += [a.filename for a in listed]
-    attached = [a for a in listed if a.content_type in _MESSAGE_TYPES]
-    if attached and all(a.sha256 in texts for a in attached):
-        own = parsed.text_body
-        parts.append(own if own.strip() else html_to_text(parsed.html_body))
-    else:
-        parts.append(body_text_for_search(parsed))
-    head = _clean("\n".join(parts), SEARCH_TEXT_LIMIT)
-    found = [
-        texts[sha] for sha in dict.fromkeys(a.sha256 for a in listed) if sha in texts
-    ]
-    if not found:
-        return head
-    return head + "\n" + _clean("\n".join(found), ATTACHMENT_SEARCH_LIMIT)
-
-
-def _problems(parsed: ParsedMessage) -> list[str]:
-    problems = list(parsed.problems)
-    if (
-        len(parsed.text_body) > BODY_STORED_LIMIT
-        or len(parsed.html_body) > BODY_STORED_LIMIT
-    ):
-        problems.append(BODY_TRUNCATED)
-    return problems
 
 
 def too_complex_parse(result: OverBudget) -> ParsedMessage:
@@ -189,14 +136,14 @@ def _apply(pk: int, space_id: int, parsed: ParsedMessage, read: TextsRead) -> bo
         (position, att, blob_put("att", att.content, att.sha256)[0])
         for position, att in enumerate(parsed.attachments)
     ]
-    message_id = _clean(parsed.message_id or "", 500)
-    in_reply_to = _clean(parsed.in_reply_to or "", 500)
-    references = [_clean(r, 500) for r in parsed.references]
+    message_id = clean_text(parsed.message_id or "", 500)
+    in_reply_to = clean_text(parsed.in_reply_to or "", 500)
+    references = [clean_text(r, 500) for r in parsed.references]
     refs = [
         r for r in dict.fromkeys([*references, in_reply_to]) if r and r != message_id
     ]
-    subject = _clean(parsed.subject, 10_000)
-    search_text = _search_text(parsed, read.texts)
+    subject = clean_text(parsed.subject, 10_000)
+    search_text = search_text_of(parsed, read.texts)
     with transaction.atomic():
         _space_lock(space_id)
         row = (
@@ -214,16 +161,18 @@ def _apply(pk: int, space_id: int, parsed: ParsedMessage, read: TextsRead) -> bo
             "in_reply_to": in_reply_to,
             "references": references,
             "subject": subject,
-            "from_name": _clean(parsed.from_.name, 300) if parsed.from_ else "",
-            "from_address": _clean(parsed.from_.address, 320) if parsed.from_ else "",
-            "to": _addresses(parsed.to),
-            "cc": _addresses(parsed.cc),
+            "from_name": clean_text(parsed.from_.name, 300) if parsed.from_ else "",
+            "from_address": clean_text(parsed.from_.address, 320)
+            if parsed.from_
+            else "",
+            "to": addresses_stored(parsed.to),
+            "cc": addresses_stored(parsed.cc),
             "date": parsed.date or current,
             "date_offset_minutes": parsed.date_offset_minutes,
-            "text_body": _clean(parsed.text_body, BODY_STORED_LIMIT),
-            "html_body": _clean(parsed.html_body, BODY_STORED_LIMIT),
+            "text_body": clean_text(parsed.text_body, BODY_STORED_LIMIT),
+            "html_body": clean_text(parsed.html_body, BODY_STORED_LIMIT),
             "has_attachments": any(not a.inline for a in parsed.attachments),
-            "problems": _problems(parsed),
+            "problems": problems_stored(parsed),
             "parseable": parsed.parseable,
             "search_text": search_text,
             "index_state": Message.IndexState.INDEXED,
@@ -248,14 +197,14 @@ def _apply(pk: int, space_id: int, parsed: ParsedMessage, read: TextsRead) -> bo
                     Attachment(
                         message_id=pk,
                         position=position,
-                        filename=_clean(att.filename, 255),
-                        content_type=_clean(att.content_type, 255),
+                        filename=clean_text(att.filename, 255),
+                        content_type=clean_text(att.content_type, 255),
                         size=len(att.content),
                         sha256=att.sha256,
                         blob_name=name,
-                        content_id=_clean(att.content_id or "", 500),
-                        content_location=_clean(att.content_location or "", 500),
-                        content_base=_clean(att.content_base or "", 500),
+                        content_id=clean_text(att.content_id or "", 500),
+                        content_location=clean_text(att.content_location or "", 500),
+                        content_base=clean_text(att.content_base or "", 500),
                         inline=att.inline,
                         text_read=not att.inline and att.sha256 in read.recorded,
                     )
