@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import os
 
-from mailarchive.extract import ExtractResult, decode_request, extract_request
+from mailarchive.extract import ExtractResult, decode_request
+from mailarchive.extract.process import extract_request
 
 
 def extract(frame: bytes) -> ExtractResult:

@@ -22,8 +22,9 @@ from .request import (
 )
 from .run import extract, extract_request
 
-# The extraction target the indexing stage hands to the parse pool.
-EXTRACT_TARGET = "mailarchive.extract:extract_request"
+# The extraction target the indexing stage hands to the parse pool; its
+# module loads every reader up front (see .process).
+EXTRACT_TARGET = "mailarchive.extract.process:extract_request"
 # Raised when a reader improves: texts read by an older version are read
 # again by the next reindex.
 EXTRACTOR_VERSION = 1

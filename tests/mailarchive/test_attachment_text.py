@@ -268,7 +268,7 @@ def test_a_full_reindex_reads_again_what_failed(actors, settings, monkeypatch):
     monkeypatch.setattr(
         attachment_text_service,
         "EXTRACT_TARGET_IN_USE",
-        "mailarchive.extract:extract_request",
+        attachment_text_service.EXTRACT_TARGET,
     )
     call_command("reindex", "--space", actors.space.key, stdout=io.StringIO())
     assert text_of(part).status == AttachmentText.Status.OK
