@@ -32,7 +32,7 @@ from spaces.models import Level, Space
 from .forms import SearchForm
 from .mbox import iter_mboxrd_chunks
 from .models import Message, Thread
-from .search import Order, messages_search
+from .search import Order, messages_found
 from .storage import blob_read
 
 EXPORT_BATCH = 200
@@ -169,7 +169,8 @@ def export_thread_view(
 def export_search_view(request: HttpRequest, space: Space) -> HttpResponse:
     """The messages of a search in the space as an mbox download, oldest first.
 
-    Takes the same query parameters as the space's search page.
+    Takes the same query parameters as the space's search page; a search
+    inside attachments exports the messages that hold what it finds.
     """
     form = SearchForm(request.GET)
     if not form.is_valid() or form.mail_search().is_empty:
@@ -178,7 +179,7 @@ def export_search_view(request: HttpRequest, space: Space) -> HttpResponse:
         )
     # Relevance ranks only order results; an export is oldest first anyway.
     search = dataclasses.replace(form.mail_search(), order=Order.NEWEST)
-    found, _parsed = messages_search(Message.objects.filter(space=space), search)
+    found = messages_found(Message.objects.filter(space=space), search)
     compressed = _compressed(request)
     return mbox_export_response(
         messages_for_export(space, messages=found),

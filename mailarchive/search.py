@@ -253,6 +253,18 @@ def attachments_search(
     return qs, parsed
 
 
+def messages_found(
+    queryset: QuerySet[Message], search: MailSearch
+) -> QuerySet[Message]:
+    """The messages of ``queryset`` that ``search`` finds, in either scope:
+    inside attachments, the messages that hold a found attachment. Unordered;
+    builds a query only."""
+    if not search.of_attachments:
+        return messages_search(queryset, search)[0]
+    found, _parsed = attachments_search(queryset, search)
+    return queryset.filter(pk__in=found.values("message_id"))
+
+
 def _narrow_rare(qs: QuerySet[Message]) -> QuerySet[Message]:
     """``qs`` restricted to its matching ids when they are few (PostgreSQL).
 

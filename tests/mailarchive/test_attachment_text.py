@@ -370,3 +370,15 @@ def test_site_admins_see_what_could_not_be_read_and_why(actors):
         reverse("admin:mailarchive_attachmenttext_change", args=[record.pk])
     )
     assert "locked.pdf" in detail.content.decode()
+
+
+@pytest.mark.django_db
+def test_exporting_a_search_inside_attachments_gives_their_messages(actors):
+    ingest(actors.space, message_with([documents.docx("marmoset")], subject="File"))
+    ingest(actors.space, message_with([], subject="Body", body="A marmoset.\n"))
+    client = client_for(actors, "viewer")
+    url = reverse("mbox:export-search", kwargs={"key": actors.space.key})
+    inside = b"".join(client.get(url, {"q": "in:attachments marmoset"}))
+    everywhere = b"".join(client.get(url, {"q": "marmoset"}))
+    assert inside.count(b"\nSubject: ") == 1 and b"Subject: File" in inside
+    assert everywhere.count(b"\nSubject: ") == 2
