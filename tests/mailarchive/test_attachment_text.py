@@ -382,3 +382,20 @@ def test_exporting_a_search_inside_attachments_gives_their_messages(actors):
     everywhere = b"".join(client.get(url, {"q": "marmoset"}))
     assert inside.count(b"\nSubject: ") == 1 and b"Subject: File" in inside
     assert everywhere.count(b"\nSubject: ") == 2
+
+
+@pytest.mark.django_db
+def test_a_message_of_too_many_attachments_has_only_some_read(actors, monkeypatch):
+    """GIVEN a message with more files than one message may have read
+    THEN the first are read and the rest recorded as not read, and such a
+    file is read when it comes again in a message of its own."""
+    monkeypatch.setattr(attachment_text_service, "MAX_READ_PER_MESSAGE", 2)
+    files = [documents.docx(word) for word in ("alpaca", "bison", "coyote")]
+    message = ingest(actors.space, message_with(files, subject="Three files"))
+    third = Attachment.objects.get(message=message, position=2)
+    assert (text_of(third).status, text_of(third).reason) == ("failed", "too-many")
+    assert found(actors.space, "bison") == ["Three files"]
+    assert found(actors.space, "coyote") == []
+    ingest(actors.space, message_with(files[2:], subject="One file"))
+    assert text_of(third).status == AttachmentText.Status.OK
+    assert found(actors.space, "coyote") == ["One file"]

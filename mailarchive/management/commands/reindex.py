@@ -43,13 +43,15 @@ class Command(BaseCommand):
                 raise CommandError(f"no space with the key {options['space']!r}")
             space_id = space.pk
         waiting = messages_waiting_count(space_id=space_id)
-        if waiting:
+        if options["attachments"]:
+            # Messages already waiting are indexed too, attachments and all.
+            messages_reread_start(space_id=space_id)
+            waiting = messages_waiting_count(space_id=space_id)
+            self.stdout.write(f"{waiting} messages to index again")
+        elif waiting:
             self.stdout.write(f"continuing: {waiting} messages still to be indexed")
         else:
-            if options["attachments"]:
-                messages_reread_start(space_id=space_id)
-            else:
-                messages_reindex_start(space_id=space_id)
+            messages_reindex_start(space_id=space_id)
             waiting = messages_waiting_count(space_id=space_id)
             self.stdout.write(f"{waiting} messages to index again")
         self._total = max(waiting, 1)
