@@ -57,11 +57,12 @@ def test_hostile_attachments_never_block_the_poll(
     assert digests(archived_raws(account.space)) == digests(source)
     messages = Message.objects.filter(space=account.space)
     assert not messages.exclude(index_state=Message.IndexState.INDEXED).exists()
-    for number, (document, status, reason) in enumerate(hostile):
+    for number, (document, status, reasons) in enumerate(hostile):
         part = Attachment.objects.get(
             message__space=account.space, message__subject=f"Hostile file {number}"
         )
         record = AttachmentText.objects.get(sha256=part.sha256)
-        assert (record.status, record.reason) == (status, reason), document.filename
+        assert record.status == status, document.filename
+        assert record.reason in reasons, document.filename
     good_file = Attachment.objects.get(filename="contract.docx")
     assert "marmoset" in AttachmentText.objects.get(sha256=good_file.sha256).text

@@ -287,8 +287,14 @@ def test_purging_the_last_copy_deletes_the_text(actors):
     assert AttachmentText.objects.count() == 0
 
 
-def hostile_documents() -> list[tuple[Document, str, str]]:
-    """(document, status, reason) of every hostile case."""
+# A spreadsheet read up to a limit: which one it meets first depends on the
+# machine's speed.
+CUT_SHORT = ("text-limit", "time-limit", "work-limit")
+
+
+def hostile_documents() -> list[tuple[Document, str, tuple[str, ...]]]:
+    """(document, status, the reasons it may be recorded with) of every
+    hostile case."""
 
     def misbehaving(name: str) -> Document:
         # Distinct contents: identical ones would share one record.
@@ -296,14 +302,14 @@ def hostile_documents() -> list[tuple[Document, str, str]]:
         return Document(name, "application/pdf", data)
 
     return [
-        (documents.slow_pdf(), "failed", "time"),
-        (misbehaving("loop.pdf"), "failed", "time"),
-        (misbehaving("grow.pdf"), "failed", "memory"),
-        (misbehaving("crash.pdf"), "failed", "crash"),
-        (documents.zip_bomb(), "failed", "zip-bomb"),
-        (documents.huge_xlsx("platypus"), "ok", "text-limit"),
-        (documents.encrypted_pdf("secret"), "failed", "encrypted"),
-        (documents.broken_docx("broken"), "failed", "unreadable"),
+        (documents.slow_pdf(), "failed", ("time",)),
+        (misbehaving("loop.pdf"), "failed", ("time",)),
+        (misbehaving("grow.pdf"), "failed", ("memory",)),
+        (misbehaving("crash.pdf"), "failed", ("crash",)),
+        (documents.zip_bomb(), "failed", ("zip-bomb",)),
+        (documents.huge_xlsx("platypus"), "ok", CUT_SHORT),
+        (documents.encrypted_pdf("secret"), "failed", ("encrypted",)),
+        (documents.broken_docx("broken"), "failed", ("unreadable",)),
     ]
 
 
@@ -340,16 +346,17 @@ def test_an_import_of_hostile_attachments_archives_everything_and_records_why(
     took = time.monotonic() - started
 
     assert f"imported {len(raws)}" in out.getvalue()
-    # Each file costs at most its 3 s and the kill; all of them in sequence
-    # would fit in this.
-    assert took < len(hostile) * 5 + 20
+    # Each file costs at most its 3 s, the kill and a new process (slow to
+    # start on a busy machine); all of them one after the other fit in this.
+    assert took < len(hostile) * 15 + 60
     messages = Message.objects.filter(space=actors.space)
     assert messages.count() == len(raws)
     assert not messages.exclude(index_state=Message.IndexState.INDEXED).exists()
-    for number, (document, status, reason) in enumerate(hostile):
+    for number, (document, status, reasons) in enumerate(hostile):
         part = Attachment.objects.get(message__subject=f"Hostile {number}")
         record = text_of(part)
-        assert (record.status, record.reason) == (status, reason), document.filename
+        assert record.status == status, document.filename
+        assert record.reason in reasons, document.filename
         assert part.text_read
     assert len(text_of(Attachment.objects.get(filename="everything.xlsx")).text) <= (
         50_000

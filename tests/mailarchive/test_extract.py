@@ -261,15 +261,25 @@ def test_an_attached_message_gives_its_text_and_its_attachments():
 BUDGET = ParseBudget(seconds=2.0, memory_bytes=768 * 1024 * 1024)
 
 
-def in_process(document: documents.Document, target: str = EXTRACT_TARGET):
-    request = ExtractRequest(
-        content_type=document.content_type,
-        filename=document.filename,
-        data=document.data,
-        soft_seconds=1.5,
+def _request(document: documents.Document) -> bytes:
+    return encode_request(
+        ExtractRequest(
+            content_type=document.content_type,
+            filename=document.filename,
+            data=document.data,
+            soft_seconds=1.5,
+        )
     )
+
+
+def in_process(document: documents.Document, target: str = EXTRACT_TARGET):
+    """The result of reading ``document`` in an extraction process, and the
+    seconds it took once the process was running (a new process is started
+    first: on a busy machine that alone takes seconds)."""
+    warm_up = documents.Document("warm-up.txt", "text/plain", b"ready")
+    parse_one(_request(warm_up), budget=BUDGET, target=target)
     started = time.monotonic()
-    result = parse_one(encode_request(request), budget=BUDGET, target=target)
+    result = parse_one(_request(document), budget=BUDGET, target=target)
     return result, time.monotonic() - started
 
 
@@ -284,7 +294,7 @@ def test_a_pdf_that_takes_forever_is_stopped_at_the_time_limit(fresh_pool):
     THEN its process is killed at the time limit and the next file is read."""
     result, took = in_process(documents.slow_pdf())
     assert isinstance(result, OverBudget) and result.reason == "time"
-    assert took < BUDGET.seconds + 3
+    assert took < BUDGET.seconds + 1
     after, _took = in_process(documents.pdf_english("zebrafinch"))
     assert isinstance(after, ExtractResult) and "zebrafinch" in after.text
 
@@ -299,6 +309,6 @@ def test_a_reader_that_loops_eats_memory_or_dies_costs_one_process(
     document = documents.Document(name, "application/pdf", b"%PDF-1.4")
     result, took = in_process(document, MISBEHAVING)
     assert isinstance(result, OverBudget) and result.reason == reason
-    assert took < BUDGET.seconds + 3
+    assert took < BUDGET.seconds + 1
     after, _took = in_process(documents.docx("marmoset"), MISBEHAVING)
     assert isinstance(after, ExtractResult) and "marmoset" in after.text
