@@ -31,11 +31,13 @@ format: venv
 	$(BIN)/ruff check --fix .
 
 # The whole suite against PostgreSQL, Redis, a Dovecot the suite starts itself
-# and headless Chromium.
+# and headless Chromium; then the attachment-text tests once more on SQLite,
+# the database of a one-machine install (about half a minute).
 test: venv lint
 	scripts/ensure-dovecot
 	scripts/ensure-chromium
 	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest --ds=tests.settings_sqlite tests/mailarchive/test_attachment_text.py $(PYTEST_ARGS)
 
 # The long runs left out of `make test`: the 10,000-message poll killed at
 # random moments, 10,000-message mailboxes, a 200 MB mbox, the property-based

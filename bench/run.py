@@ -2,8 +2,10 @@
 
 ``make bench`` runs the full set (1,000,000-message scale, 5,000-message ingest,
 a 100,000-message poll, a 50 MB message and a 1 GiB mbox import; about half an hour
-on two cores); ``make bench-quick`` the same with small sizes in under five
-minutes. Each benchmark runs as its own process and leaves its figures in
+on two cores, then reading attachments' text: 50 documents of each kind and a
+3,000-message import read with and without it); ``make bench-quick`` the same
+with small sizes in under five minutes, and two or three more for the
+attachment text. Each benchmark runs as its own process and leaves its figures in
 ``var/bench/results/``; this script prints one summary with the ratios and
 targets, writes ``docs/benchmarks.md`` (machine, versions, commands, results,
 method) and ``docs/benchmarks-ingest.png``. Nothing is asserted: the figures
@@ -59,10 +61,23 @@ class Profile:
     database: str
     # Messages for bench/ingest_vs_imaplib.py, a second opinion (0: not run).
     crosscheck_messages: int = 0
+    # bench/extract.py: documents of each kind, messages of its import.
+    extract_documents: int = 10
+    extract_messages: int = 600
 
 
 FULL = Profile(
-    "full", 1_000_000, 50, 5_000, 100_000, 50, 1024, "mailarchive_scale", 2_000
+    "full",
+    1_000_000,
+    50,
+    5_000,
+    100_000,
+    50,
+    1024,
+    "mailarchive_scale",
+    2_000,
+    extract_documents=50,
+    extract_messages=3_000,
 )
 QUICK = Profile("quick", 20_000, 20, 300, 1_000, 50, 20, "mailarchive_scale_quick")
 
@@ -390,10 +405,57 @@ def document(
             _memory_rows(memory),
         ),
         "",
+        *(_extract_section(results["extract"]) if "extract" in results else []),
     ]
     if ANALYSIS.exists():
         parts += [ANALYSIS.read_text().strip(), ""]
     return "\n".join(parts)
+
+
+def _extract_section(extract: dict[str, Any]) -> list[str]:
+    """The part of ``docs/benchmarks.md`` on reading attachments' text."""
+    rows = [
+        [
+            kind,
+            figures["documents"],
+            round(figures["bytes"] / figures["documents"] / 1000, 1),
+            round(figures["documents"] / figures["seconds"], 1),
+            round(figures["bytes"] / figures["seconds"] / 1e6, 2),
+            figures["failed"],
+        ]
+        for kind, figures in extract["extraction"].items()
+    ]
+    ingest = extract["ingest"]
+    runs = [
+        [
+            "on" if run["reading"] else "off",
+            round(run["seconds"], 1),
+            round(run["messages_per_second"], 1),
+            round(run["peak_rss_mib"]),
+        ]
+        for run in (ingest["off"], ingest["on"])
+    ]
+    return [
+        "## Reading the text of attachments",
+        "",
+        "`bench/extract.py`. Extraction: distinct generated documents of each "
+        "kind read through the extraction processes as the index stage reads "
+        "them (one per core, the default budget); MB are the files' bytes.",
+        "",
+        markdown_table(
+            ["kind", "documents", "kB each", "documents/s", "MB/s", "failed"], rows
+        ),
+        "",
+        f"Cost on ingest: {ingest['messages']:,} generated messages, "
+        f"{ingest['with_documents']:,} of them with one real document, imported "
+        "with `importmbox` (secure and index stage) into a fresh PostgreSQL "
+        "database with reading off and on.",
+        "",
+        markdown_table(["reading", "s", "msg/s", "peak RSS MiB"], runs),
+        "",
+        f"Reading attachments costs {ingest['cost']:.0%} of ingest throughput.",
+        "",
+    ]
 
 
 def summary(results: dict[str, dict[str, Any]]) -> str:
@@ -439,6 +501,13 @@ def summary(results: dict[str, dict[str, Any]]) -> str:
             f"  mbox import: peak RSS {imported['rss']:.0f} MiB, "
             f"{imported['rate']:.0f} msg/s vs mailbox.mbox "
             f"{memory['import']['stdlib']['rate']:.0f} msg/s"
+        )
+    if "extract" in results:
+        mixed = results["extract"]["extraction"]["all"]
+        lines.append(
+            f"  attachment text: {mixed['documents'] / mixed['seconds']:.1f} "
+            f"documents/s, {mixed['bytes'] / mixed['seconds'] / 1e6:.2f} MB/s; "
+            f"costs {results['extract']['ingest']['cost']:.0%} of ingest"
         )
     return "\n".join(lines)
 
@@ -510,6 +579,14 @@ def main() -> None:
                 "--mailbox", str(profile.poll_messages),
                 "--large-mb", str(profile.large_mb),
                 "--mbox-mb", str(profile.mbox_mb),
+            ],
+        ),
+        (
+            "extract",
+            [
+                "extract.py",
+                "--documents", str(profile.extract_documents),
+                "--messages", str(profile.extract_messages),
             ],
         ),
     ]  # fmt: skip

@@ -13,8 +13,9 @@ from django.core.exceptions import EmptyResultSet
 from django.db.models import QuerySet
 from django.db.models.constants import LOOKUP_SEP
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 
-from .models import Attachment, FeedToken, Message, Thread
+from .models import Attachment, AttachmentText, FeedToken, Message, Thread
 
 
 class BoundedChangeList(ChangeList):
@@ -56,7 +57,15 @@ class ReadOnlyAdmin(ArchiveModelAdmin):
 
 class AttachmentInline(admin.TabularInline):
     model = Attachment
-    fields = ("position", "filename", "content_type", "size", "inline", "content_id")
+    fields = (
+        "position",
+        "filename",
+        "content_type",
+        "size",
+        "inline",
+        "content_id",
+        "text_read",
+    )
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -131,3 +140,24 @@ class FeedTokenAdmin(ArchiveModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
+
+
+@admin.register(AttachmentText)
+class AttachmentTextAdmin(ReadOnlyAdmin):
+    """What was read from each attachment content, and why a file was not."""
+
+    list_display = ("sha256", "status", "reason", "truncated", "extracted_at")
+    list_filter = ("status", "reason", "truncated")
+    search_fields = ("sha256",)
+    show_full_result_count = False
+    exclude = ("search_vector",)
+    readonly_fields = ("files",)
+
+    @admin.display(description=_("files with this content"))
+    def files(self, obj: AttachmentText) -> str:
+        names = (
+            Attachment.objects.filter(sha256=obj.sha256)
+            .order_by("message_id", "position")
+            .values_list("filename", flat=True)[:20]
+        )
+        return ", ".join(names)

@@ -32,7 +32,7 @@ from spaces.models import Level, Space
 from .forms import SearchForm
 from .mbox import iter_mboxrd_chunks
 from .models import Message, Thread
-from .search import MailSearch, Order, messages_search
+from .search import MailSearch, Order, messages_found
 from .storage import blob_read
 
 EXPORT_BATCH = 200
@@ -59,13 +59,14 @@ def messages_for_export(
 
 
 def search_export_messages(space: Space, search: MailSearch) -> QuerySet[Message]:
-    """What an export of ``search`` in ``space`` holds, oldest first.
+    """What an export of ``search`` in ``space`` holds, oldest first (inside
+    attachments: the messages that hold what it finds).
 
     Builds a query only.
     """
     # Relevance ranks only order results; an export is oldest first anyway.
     newest = dataclasses.replace(search, order=Order.NEWEST)
-    found, _parsed = messages_search(Message.objects.filter(space=space), newest)
+    found = messages_found(Message.objects.filter(space=space), newest)
     return messages_for_export(space, messages=found)
 
 
@@ -181,7 +182,8 @@ def export_thread_view(
 def export_search_view(request: HttpRequest, space: Space) -> HttpResponse:
     """The messages of a search in the space as an mbox download, oldest first.
 
-    Takes the same query parameters as the space's search page.
+    Takes the same query parameters as the space's search page; a search
+    inside attachments exports the messages that hold what it finds.
     """
     form = SearchForm(request.GET)
     if not form.is_valid() or form.mail_search().is_empty:

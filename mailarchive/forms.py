@@ -92,6 +92,9 @@ class SearchForm(forms.Form):
         widget=forms.DateInput(attrs={"type": "date"}),
     )
     has_attachment = forms.BooleanField(required=False, label=_("Has attachments"))
+    in_attachments = forms.BooleanField(
+        required=False, label=_("Only inside attachments")
+    )
     order = forms.ChoiceField(choices=ORDER_CHOICES, required=False, label=_("Order"))
     space = forms.ChoiceField(required=False, label=_("Space"))
     after = CursorField()
@@ -124,6 +127,7 @@ class SearchForm(forms.Form):
             date_to=data.get("date_to"),
             has_attachment=bool(data.get("has_attachment")),
             order=Order(data.get("order") or Order.NEWEST),
+            in_attachments=bool(data.get("in_attachments")),
         )
 
 

@@ -174,6 +174,10 @@ class Attachment(models.Model):
     # group's HTML resolves relative references.
     content_base = models.CharField(max_length=500, blank=True, db_default="")
     inline = models.BooleanField(default=False)
+    # Whether the index stage has read the text of this content (see
+    # AttachmentText); attachments archived before texts were read, or loaded
+    # by tools that leave the column out, have not.
+    text_read = models.BooleanField(_("text read"), default=False, db_default=False)
 
     class Meta:
         verbose_name = _("attachment")
@@ -184,9 +188,56 @@ class Attachment(models.Model):
                 fields=["message", "position"], name="attachment_unique_position"
             )
         ]
+        indexes = [
+            models.Index(fields=["sha256"], name="attachment_sha256"),
+            models.Index(
+                fields=["message"],
+                condition=Q(text_read=False, inline=False),
+                name="attachment_text_waiting",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.filename
+
+    @property
+    def anchor(self) -> str:
+        """The fragment of the message page that shows this attachment."""
+        return f"attachment-{self.position}"
+
+
+class AttachmentText(models.Model):
+    """The text read from one attachment content, stored once for all copies.
+
+    Keyed by the content's digest, like the stored file itself. A file that
+    could not be read is recorded too (``failed``, with why), so it is not read
+    again with every copy that arrives; ``reindex`` reads failed ones again.
+    """
+
+    class Status(models.TextChoices):
+        OK = "ok", _("Text found")
+        EMPTY = "empty", _("No text in it")
+        FAILED = "failed", _("Could not be read")
+        UNSUPPORTED = "unsupported", _("Not a kind of file that is read")
+
+    sha256 = models.CharField(max_length=64, unique=True)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices)
+    # A short code (encrypted, unreadable, zip-bomb, time, memory, …), and what
+    # the reader said.
+    reason = models.CharField(_("reason"), max_length=100, blank=True)
+    detail = models.TextField(_("detail"), blank=True)
+    text = models.TextField(_("text"), blank=True)
+    truncated = models.BooleanField(_("cut short"), default=False)
+    extractor_version = models.PositiveSmallIntegerField(default=1)
+    extracted_at = models.DateTimeField(_("read at"))
+    search_vector = SearchVectorField(null=True, editable=False)
+
+    class Meta:
+        verbose_name = _("attachment text")
+        verbose_name_plural = _("attachment texts")
+
+    def __str__(self) -> str:
+        return f"{self.sha256[:12]} ({self.status})"
 
 
 class MessageReference(models.Model):

@@ -6,6 +6,11 @@ quoted phrases, ``or`` and ``-word``. Text without spaces (Japanese, Chinese,
 Korean, Thai) is not split into words by any PostgreSQL parser, so such terms
 are matched as substrings of ``search_text``, which a trigram GIN index
 serves. SQLite matches every term as a case-insensitive substring.
+
+The text read from attachments is part of each message's search text. With
+``in:attachments`` in the search box (or the form's filter) the search looks
+inside attachments only: each attachment's own text, matched the same ways
+through the indexes of ``AttachmentText``, and the results are attachments.
 """
 
 from __future__ import annotations
@@ -25,14 +30,17 @@ from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 
-from .models import Message
+from .models import Attachment, AttachmentText, Message
 from .selectors import (
+    ATTACHMENT_KEYS,
     LIST_FIELDS,
     SORT_KEYS,
     KeysetPage,
     Sort,
+    attachment_texts,
     day_start,
     keyset_page,
+    listed_attachments,
 )
 
 # Scripts written without spaces between words, where a term must be matched
@@ -43,6 +51,8 @@ _UNSPACED = re.compile(
     "\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef\U00020000-\U0003134f]"
 )
 _TOKEN = re.compile(r'(-?)"([^"]*)"?|(\S+)')
+# Scopes the search box understands as words of their own.
+_IN_ATTACHMENTS = frozenset({"in:attachments", "in:attachment"})
 _WORD_CHARS = re.compile(r"\w", re.UNICODE)
 EXCERPT_LENGTH = 240
 # Relevance ordering cannot use a cursor; it shows this many results at most.
@@ -93,6 +103,8 @@ class ParsedQuery:
     terms: list[Term] = field(default_factory=list)
     # The terms matched as words, rewritten for websearch_to_tsquery.
     websearch: str = ""
+    # ``in:attachments`` was among the words: look inside attachments only.
+    in_attachments: bool = False
 
     @property
     def highlight_terms(self) -> list[str]:
@@ -106,8 +118,12 @@ def query_parse(text: str) -> ParsedQuery:
     """
     terms: list[Term] = []
     words: list[str] = []
+    in_attachments = False
     for match in _TOKEN.finditer(text):
         negated_phrase, phrase, bare = match.groups()
+        if bare is not None and bare.lower() in _IN_ATTACHMENTS:
+            in_attachments = True
+            continue
         if phrase is not None:
             term = Term(text=phrase.strip(), negated=bool(negated_phrase), phrase=True)
         else:
@@ -128,7 +144,9 @@ def query_parse(text: str) -> ParsedQuery:
         words.pop(0)
     while words and words[-1] == "or":
         words.pop()
-    return ParsedQuery(terms=terms, websearch=" ".join(words))
+    return ParsedQuery(
+        terms=terms, websearch=" ".join(words), in_attachments=in_attachments
+    )
 
 
 @dataclass(frozen=True)
@@ -141,6 +159,8 @@ class MailSearch:
     date_to: date | None = None
     has_attachment: bool = False
     order: Order = Order.NEWEST
+    # Look inside attachments only (also said by ``in:attachments``).
+    in_attachments: bool = False
 
     @property
     def is_empty(self) -> bool:
@@ -150,7 +170,13 @@ class MailSearch:
             or self.date_from
             or self.date_to
             or self.has_attachment
+            or self.in_attachments
         )
+
+    @property
+    def of_attachments(self) -> bool:
+        """Whether the results are attachments rather than messages."""
+        return self.in_attachments or query_parse(self.text).in_attachments
 
 
 def messages_search(
@@ -171,14 +197,38 @@ def messages_search(
             parsed.websearch, search_type="websearch", config="simple"
         )
         qs = qs.filter(search_vector=ts_query)
+    qs = _substring_terms(qs, parsed, "search_text", postgres=postgres)
+    qs = _message_filters(qs, search)
+    if postgres and parsed.terms:
+        qs = _narrow_rare(qs)
+    if search.order == Order.RELEVANCE and ts_query is not None:
+        newest = qs.order_by("-date", "-pk").values("pk")[:RELEVANCE_POOL]
+        qs = (
+            qs.model.objects.filter(pk__in=Subquery(newest))
+            .annotate(rank=SearchRank(F("search_vector"), ts_query))
+            .order_by("-rank", "-date", "-pk")
+        )
+    return qs, parsed
+
+
+def _substring_terms(
+    qs: QuerySet, parsed: ParsedQuery, column: str, *, postgres: bool
+) -> QuerySet:
+    """``qs`` narrowed by the terms matched as substrings of ``column``: all of
+    them on SQLite, those in unspaced scripts on PostgreSQL."""
     for term in parsed.terms:
         if postgres and not term.unspaced:
             continue
         # A substring match: LIKE is served by the trigram index on PostgreSQL;
         # unspaced scripts have no letter case, other text does.
-        lookup = "search_text__contains" if term.unspaced else "search_text__icontains"
+        lookup = f"{column}__contains" if term.unspaced else f"{column}__icontains"
         condition = Q(**{lookup: term.text})
         qs = qs.exclude(condition) if term.negated else qs.filter(condition)
+    return qs
+
+
+def _message_filters(qs: QuerySet[Message], search: MailSearch) -> QuerySet[Message]:
+    """``qs`` narrowed by the form's filters: sender, dates, attachments."""
     if search.sender:
         qs = qs.filter(
             Q(from_address__icontains=search.sender)
@@ -190,16 +240,53 @@ def messages_search(
         qs = qs.filter(date__lt=day_start(search.date_to + timedelta(days=1)))
     if search.has_attachment:
         qs = qs.filter(has_attachments=True)
-    if postgres and parsed.terms:
-        qs = _narrow_rare(qs)
-    if search.order == Order.RELEVANCE and ts_query is not None:
-        newest = qs.order_by("-date", "-pk").values("pk")[:RELEVANCE_POOL]
-        qs = (
-            qs.model.objects.filter(pk__in=Subquery(newest))
-            .annotate(rank=SearchRank(F("search_vector"), ts_query))
-            .order_by("-rank", "-date", "-pk")
+    return qs
+
+
+def attachments_search(
+    messages: QuerySet[Message], search: MailSearch
+) -> tuple[QuerySet[Attachment], ParsedQuery]:
+    """The attachments of ``messages`` whose text ``search`` finds.
+
+    Each attachment's own text (``AttachmentText``) is matched, by word on
+    PostgreSQL and by substring otherwise, as :func:`messages_search` matches
+    a message's; the form's filters apply to the messages. The rows carry
+    ``message_date`` for ordering newest first; the caller orders them.
+    Builds a query only.
+    """
+    parsed = query_parse(search.text)
+    postgres = connection.vendor == "postgresql"
+    texts = AttachmentText.objects.filter(status=AttachmentText.Status.OK)
+    if postgres and parsed.websearch:
+        texts = texts.filter(
+            search_vector=PgSearchQuery(
+                parsed.websearch, search_type="websearch", config="simple"
+            )
         )
+    texts = _substring_terms(texts, parsed, "text", postgres=postgres)
+    found = _message_filters(messages.filter(deleted_at__isnull=True), search)
+    qs = (
+        Attachment.objects.filter(
+            message__in=found.values("pk"),
+            inline=False,
+            sha256__in=texts.values("sha256"),
+        )
+        .select_related("message__space")
+        .annotate(message_date=F("message__date"))
+    )
     return qs, parsed
+
+
+def messages_found(
+    queryset: QuerySet[Message], search: MailSearch
+) -> QuerySet[Message]:
+    """The messages of ``queryset`` that ``search`` finds, in either scope:
+    inside attachments, the messages that hold a found attachment. Unordered;
+    builds a query only."""
+    if not search.of_attachments:
+        return messages_search(queryset, search)[0]
+    found, _parsed = attachments_search(queryset, search)
+    return queryset.filter(pk__in=found.values("message_id"))
 
 
 def _narrow_rare(qs: QuerySet[Message]) -> QuerySet[Message]:
@@ -261,6 +348,12 @@ def _pattern(terms: list[str]) -> re.Pattern[str] | None:
     return _compiled(_highlight_terms(terms))
 
 
+def mentions(text: str, terms: list[str]) -> bool:
+    """Whether ``text`` holds any of ``terms`` as :func:`highlight` marks them."""
+    pattern = _pattern(terms)
+    return bool(pattern and pattern.search(text[:MAX_HIGHLIGHT_TEXT]))
+
+
 def highlight(text: str, terms: list[str]) -> SafeString:
     """``text`` escaped for HTML with every occurrence of ``terms`` in ``<mark>``.
 
@@ -305,12 +398,26 @@ def excerpt_around(
 
 
 @dataclass
+class FoundIn:
+    """The attachment a match was found in, and an excerpt of its text."""
+
+    attachment: Attachment
+    name: SafeString
+    excerpt: SafeString
+
+
+@dataclass
 class Hit:
-    """One search result, its subject and an excerpt with the matches marked."""
+    """One search result, its subject and an excerpt with the matches marked.
+
+    ``found_in`` is set when the words are in an attachment's text rather than
+    in the message itself; a search inside attachments has it on every hit.
+    """
 
     message: Message
     subject: SafeString
     excerpt: SafeString
+    found_in: FoundIn | None = None
 
 
 @dataclass
@@ -323,6 +430,7 @@ class SearchResults:
     page: KeysetPage | None  # newest first: pages by cursor
     page_number: int | None  # best match: pages by number, bounded
     has_next_number: bool
+    of_attachments: bool = False
 
 
 def search_results(
@@ -337,9 +445,12 @@ def search_results(
     """One page of what ``search`` finds in ``base``, with the matches marked.
 
     Newest first pages by cursor (``after``/``before``); best match by
-    ``page_number`` up to RELEVANCE_LIMIT results. A fixed number of queries
-    whatever the page size; reads only. Raises BadCursor for a broken cursor.
+    ``page_number`` up to RELEVANCE_LIMIT results; inside attachments one hit
+    per attachment, newest first. A fixed number of queries whatever the page
+    size; reads only. Raises BadCursor for a broken cursor.
     """
+    if search.of_attachments:
+        return _attachment_results(base, search, after, before, size)
     qs, parsed = messages_search(base, search)
     count = qs.order_by()[: COUNT_LIMIT + 1].count()
     qs = (
@@ -369,6 +480,7 @@ def search_results(
         )
         for m in rows
     ]
+    _show_attachment_matches(hits, terms)
     return SearchResults(
         hits=hits,
         count=min(count, COUNT_LIMIT),
@@ -376,4 +488,88 @@ def search_results(
         page=page,
         page_number=number,
         has_next_number=has_next_number,
+    )
+
+
+def _show_attachment_matches(hits: list[Hit], terms: list[str]) -> None:
+    """Point each hit whose words are not in its subject or the start of its
+    body at the first attachment whose text holds them (two queries)."""
+    unexplained = {
+        hit.message.pk: hit
+        for hit in hits
+        if terms
+        and hit.message.has_attachments
+        and not mentions(hit.message.subject, terms)
+        and not mentions(hit.message.body_start or "", terms)
+    }
+    if not unexplained:
+        return
+    parts = listed_attachments(unexplained)
+    texts = attachment_texts(part.sha256 for part in parts)
+    for part in parts:
+        hit = unexplained.get(part.message_id)
+        read = texts.get(part.sha256)
+        if hit is None or hit.found_in is not None or read is None:
+            continue
+        if mentions(read.text, terms) or mentions(part.filename, terms):
+            hit.found_in = FoundIn(
+                attachment=part,
+                name=highlight(part.filename, terms),
+                excerpt=excerpt_around(read.text, terms),
+            )
+
+
+def _attachment_results(
+    base: QuerySet[Message],
+    search: MailSearch,
+    after: str | None,
+    before: str | None,
+    size: int,
+) -> SearchResults:
+    """Search inside attachments: one hit per attachment, newest message first."""
+    qs, parsed = attachments_search(base, search)
+    qs = qs.only(
+        "pk",
+        "message_id",
+        "position",
+        "filename",
+        "sha256",
+        "size",
+        "message__id",
+        "message__space_id",
+        "message__subject",
+        "message__from_name",
+        "message__from_address",
+        "message__date",
+        "message__has_attachments",
+        "message__space__key",
+        "message__space__name",
+    )
+    count = qs.order_by()[: COUNT_LIMIT + 1].count()
+    terms = parsed.highlight_terms
+    page = keyset_page(qs, ATTACHMENT_KEYS, size=size, after=after, before=before)
+    texts = attachment_texts(part.sha256 for part in page.rows)
+    hits = []
+    for part in page.rows:
+        read = texts.get(part.sha256)
+        hits.append(
+            Hit(
+                message=part.message,
+                subject=highlight(part.message.subject or _("(no subject)"), terms),
+                excerpt=SafeString(""),
+                found_in=FoundIn(
+                    attachment=part,
+                    name=highlight(part.filename, terms),
+                    excerpt=excerpt_around(read.text if read else "", terms),
+                ),
+            )
+        )
+    return SearchResults(
+        hits=hits,
+        count=min(count, COUNT_LIMIT),
+        count_is_lower_bound=count > COUNT_LIMIT,
+        page=page,
+        page_number=None,
+        has_next_number=False,
+        of_attachments=True,
     )

@@ -11,7 +11,7 @@ import base64
 import binascii
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import MAXYEAR, MINYEAR, UTC, date, datetime, timedelta
 from enum import StrEnum
@@ -30,7 +30,7 @@ from django.utils import timezone
 
 from spaces.models import Space
 
-from .models import Attachment, FeedToken, Message, Thread
+from .models import Attachment, AttachmentText, FeedToken, Message, Thread
 from .threading import ThreadInput, ThreadNode, flatten, thread_messages
 
 PAGE_SIZES = (25, 50, 100, 200)
@@ -87,6 +87,13 @@ SORT_KEYS: dict[Sort, tuple[SortKey, ...]] = {
         SortKey("pk", True, "int"),
     ),
 }
+# Attachments found by a search: their messages newest first, then in the
+# order they are listed in the message (see search.attachments_search).
+ATTACHMENT_KEYS: tuple[SortKey, ...] = (
+    SortKey("message_date", True, "datetime"),
+    SortKey("message_id", True, "int"),
+    SortKey("position", False, "int"),
+)
 # The same expressions as the indexes of migration 0003, so that they are used.
 SORT_ANNOTATIONS = {
     "sort_sender": Lower("from_address"),
@@ -357,6 +364,50 @@ def messages_pending_count(space: Space) -> int:
     return Message.objects.filter(
         space=space, index_state=Message.IndexState.PENDING
     ).count()
+
+
+# Counting stops here: the page says "more than" past it.
+WAITING_COUNT_LIMIT = 1000
+
+
+def attachments_waiting_count(space: Space) -> int:
+    """How many listed attachments of ``space`` have not had their text read.
+
+    The index stage reads every attachment of a message before it writes the
+    message, so these are attachments archived before their text was read
+    (``reindex --attachments`` reads them) or while reading was turned off;
+    the attachments of messages still waiting to be indexed are read with
+    them. Counts up to WAITING_COUNT_LIMIT + 1, from a partial index.
+    """
+    waiting = Attachment.objects.filter(
+        text_read=False,
+        inline=False,
+        message__space=space,
+        message__deleted_at__isnull=True,
+    )
+    return waiting.order_by().values("pk")[: WAITING_COUNT_LIMIT + 1].count()
+
+
+def attachment_texts(sha256s: Iterable[str]) -> dict[str, AttachmentText]:
+    """The texts read from the contents ``sha256s``, by digest (one query)."""
+    wanted = set(sha256s)
+    if not wanted:
+        return {}
+    return {
+        row.sha256: row
+        for row in AttachmentText.objects.filter(sha256__in=wanted).defer(
+            "search_vector"
+        )
+    }
+
+
+def listed_attachments(message_pks: Iterable[int]) -> list[Attachment]:
+    """The listed (not inline) attachments of some messages, in their order."""
+    return list(
+        Attachment.objects.filter(message_id__in=set(message_pks), inline=False)
+        .order_by("message_id", "position")
+        .only("pk", "message_id", "position", "filename", "sha256")
+    )
 
 
 def message_get(

@@ -276,6 +276,20 @@ MAILARCHIVE_PARSE_MEMORY_LIMIT = env.int(
 )
 # Parse processes per indexing worker; 0 means one per core.
 MAILARCHIVE_INDEX_PROCESSES = env.int("MAILARCHIVE_INDEX_PROCESSES", default=0)
+# Reading the text of attachments (PDF, Office, ...) in the index stage. Each
+# file is read in a process of its own under this budget, and its text kept up
+# to MAX_CHARS characters; a file over the budget is recorded as not readable
+# and its message is archived all the same.
+MAILARCHIVE_ATTACHMENT_TEXT = env.bool("MAILARCHIVE_ATTACHMENT_TEXT", default=True)
+MAILARCHIVE_EXTRACT_TIME_LIMIT = env.float(
+    "MAILARCHIVE_EXTRACT_TIME_LIMIT", default=30.0
+)
+MAILARCHIVE_EXTRACT_MEMORY_LIMIT = env.int(
+    "MAILARCHIVE_EXTRACT_MEMORY_LIMIT", default=1024 * 1024 * 1024
+)
+MAILARCHIVE_EXTRACT_MAX_CHARS = env.int(
+    "MAILARCHIVE_EXTRACT_MAX_CHARS", default=200_000
+)
 MAILARCHIVE_IMPORT_DIR = env.str("MAILARCHIVE_IMPORT_DIR", default="")
 MAILARCHIVE_MAX_UPLOAD_BYTES = env.int(
     "MAILARCHIVE_MAX_UPLOAD_BYTES", default=2 * 1024 * 1024 * 1024

@@ -30,6 +30,8 @@ class ParsedAttachment:
     # The base URL of the multipart/related the part belongs to: relative
     # references in that group's HTML resolve against it.
     content_base: str | None = None
+    # The charset its Content-Type declared, for reading a text attachment.
+    charset: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

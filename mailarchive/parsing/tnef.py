@@ -42,6 +42,8 @@ class TnefContents:
     text_body: str | bytes | None = None
     html_body: str | bytes | None = None
     codepage: str | None = None
+    # The RTF body, decompressed; read only when asked for (see expand).
+    rtf_body: bytes | None = None
 
 
 def is_tnef(content_type: str, filename: str) -> bool:
@@ -68,10 +70,12 @@ def within_budget(data: bytes) -> bool:
     return True
 
 
-def expand(data: bytes) -> TnefContents | None:
+def expand(data: bytes, *, with_rtf: bool = False) -> TnefContents | None:
     """Read a TNEF stream; None when it is not TNEF or cannot be read.
 
-    Never raises: tnefparse errors of any kind mean "keep the file as it is".
+    ``with_rtf`` also decompresses the RTF body (Outlook's compressed RTF),
+    which only text extraction needs. Never raises: tnefparse errors of any
+    kind mean "keep the file as it is".
     """
     try:
         parsed = TNEF(data, do_checksum=False)
@@ -79,6 +83,7 @@ def expand(data: bytes) -> TnefContents | None:
             text_body=parsed.body,
             html_body=parsed.htmlbody,
             codepage=parsed.codepage,
+            rtf_body=_rtf_body(parsed) if with_rtf else None,
         )
         for index, attachment in enumerate(parsed.attachments):
             contents.files.append(
@@ -94,6 +99,18 @@ def expand(data: bytes) -> TnefContents | None:
         logger.debug("TNEF stream could not be read", exc_info=True)
         return None
     return contents
+
+
+def _rtf_body(parsed: TNEF) -> bytes | None:
+    """The decompressed RTF body, or None (none, or it does not decompress)."""
+    try:
+        value = parsed.rtfbody
+    except Exception:  # compressed_rtf raises anything on bad input
+        return None
+    # Without the decompressor tnefparse hands back the compressed bytes.
+    if isinstance(value, bytes) and value.lstrip()[:5] == b"{\\rtf":
+        return value
+    return None
 
 
 def _attachment_name(attachment: object, codepage: str | None, *, detect: bool) -> str:

@@ -369,6 +369,7 @@ class Walker:
             where,
             inline=inline,
             location=location,
+            charset=params.get("charset"),
         )
 
     def _payload(self, part: Message) -> bytes:
@@ -397,6 +398,7 @@ class Walker:
         *,
         inline: bool,
         location: str | None = None,
+        charset: str | None = None,
     ) -> None:
         name = safe_filename(filename, _extension(content_type))
         if content_type in _MESSAGE_TYPES and not name.lower().endswith(".eml"):
@@ -411,6 +413,7 @@ class Walker:
                 sha256=hashlib.sha256(content).hexdigest(),
                 content_location=location,
                 content_base=where.base if location is not None else None,
+                charset=charset or None,
             )
         )
 

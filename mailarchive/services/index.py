@@ -7,6 +7,11 @@ written in its own short transaction that first checks the message is still
 pending, so two workers on one backlog index every message once. A message
 over its budget is marked "too complex" and shown raw; nothing here can lose
 a message, since the secure stage already committed it.
+
+Parsed messages are taken a group at a time: the text of the group's
+attachments is read (:mod:`.attachment_text`, in extraction processes under a
+budget of their own) before the messages are written, so that it goes into
+their search text.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from django.db import connection, transaction
 from django.db.models import Value
 
 from ..models import TOO_COMPLEX, Attachment, Message, MessageReference
-from ..parsing import ParsedAddress, ParsedMessage, body_text_for_search
+from ..parsing import ParsedMessage
 from ..parsing.pool import (
     DEFAULT_TARGET,
     HEARTBEAT_SECONDS,
@@ -37,18 +42,24 @@ from ..parsing.pool import (
     parse_many,
 )
 from ..storage import blob_put, blob_read
+from .attachment_text import TextsRead, attachment_texts_read, readables_of
+from .stored import (
+    BODY_STORED_LIMIT,
+    addresses_stored,
+    clean_text,
+    problems_stored,
+    search_text_of,
+)
 from .threads import thread_choose, thread_record, thread_refresh
 
 logger = logging.getLogger(__name__)
 
-SEARCH_TEXT_LIMIT = 200_000
-# Characters of each body kept in the database, for the page and the feed;
-# the whole text is always in the raw message, one click away.
-BODY_STORED_LIMIT = 1_000_000
-BODY_TRUNCATED = "body-truncated"
 INDEX_BATCH = 200
-# Parsed messages written per transaction: one commit and one lock for many.
+# Parsed messages written per transaction (one commit and one lock for many),
+# and whose attachments are read together: at most this many, or this many
+# bytes of attachments held in memory.
 APPLY_BATCH = 50
+GROUP_BYTES = 64 * 1024 * 1024
 # The parser the children run; tests point it at a parser that misbehaves.
 PARSE_TARGET = DEFAULT_TARGET
 
@@ -61,12 +72,17 @@ class IndexSummary:
     unparseable: int = 0
     too_complex: int = 0
     indexed_pks: list[int] = field(default_factory=list)
+    # Attachment contents read in this run, and how many of them failed.
+    attachments_read: int = 0
+    attachments_failed: int = 0
 
     def add(self, other: IndexSummary) -> None:
         self.indexed += other.indexed
         self.unparseable += other.unparseable
         self.too_complex += other.too_complex
         self.indexed_pks.extend(other.indexed_pks)
+        self.attachments_read += other.attachments_read
+        self.attachments_failed += other.attachments_failed
 
 
 def parse_budget() -> ParseBudget:
@@ -79,41 +95,6 @@ def parse_budget() -> ParseBudget:
 
 def index_workers() -> int:
     return settings.MAILARCHIVE_INDEX_PROCESSES or os.cpu_count() or 1
-
-
-def _clean(value: str, limit: int | None = None) -> str:
-    """Text the database accepts: no NUL, no lone surrogates, bounded length."""
-    if limit:
-        # Cut first: cleaning keeps lengths, and a body may be enormous.
-        value = value[:limit]
-    if "\x00" in value:
-        value = value.replace("\x00", "\ufffd")
-    value = value.encode("utf-8", "replace").decode("utf-8")
-    return value[:limit] if limit else value
-
-
-def _addresses(items: list[ParsedAddress]) -> list[list[str]]:
-    return [[_clean(a.name, 300), _clean(a.address, 320)] for a in items[:200]]
-
-
-def _search_text(parsed: ParsedMessage) -> str:
-    people = [parsed.from_] if parsed.from_ else []
-    people += parsed.to + parsed.cc
-    parts = [parsed.subject]
-    parts += [f"{p.name} {p.address}" for p in people]
-    parts += [a.filename for a in parsed.attachments if not a.inline]
-    parts.append(body_text_for_search(parsed))
-    return _clean("\n".join(parts), SEARCH_TEXT_LIMIT)
-
-
-def _problems(parsed: ParsedMessage) -> list[str]:
-    problems = list(parsed.problems)
-    if (
-        len(parsed.text_body) > BODY_STORED_LIMIT
-        or len(parsed.html_body) > BODY_STORED_LIMIT
-    ):
-        problems.append(BODY_TRUNCATED)
-    return problems
 
 
 def too_complex_parse(result: OverBudget) -> ParsedMessage:
@@ -171,27 +152,32 @@ class _Prepared:
     attachments: list[Attachment]
 
 
-def _prepare(pk: int, space_id: int, parsed: ParsedMessage) -> _Prepared:
-    """Clean what will be written and store the attachments (before any row)."""
+def _prepare(
+    pk: int, space_id: int, parsed: ParsedMessage, read: TextsRead
+) -> _Prepared:
+    """Clean what will be written and store the attachments (before any row).
+
+    ``read`` holds what was read of the attachments' text."""
     attachments = [
         Attachment(
             message_id=pk,
             position=position,
-            filename=_clean(att.filename, 255),
-            content_type=_clean(att.content_type, 255),
+            filename=clean_text(att.filename, 255),
+            content_type=clean_text(att.content_type, 255),
             size=len(att.content),
             sha256=att.sha256,
             blob_name=blob_put("att", att.content, att.sha256)[0],
-            content_id=_clean(att.content_id or "", 500),
-            content_location=_clean(att.content_location or "", 500),
-            content_base=_clean(att.content_base or "", 500),
+            content_id=clean_text(att.content_id or "", 500),
+            content_location=clean_text(att.content_location or "", 500),
+            content_base=clean_text(att.content_base or "", 500),
             inline=att.inline,
+            text_read=not att.inline and att.sha256 in read.recorded,
         )
         for position, att in enumerate(parsed.attachments)
     ]
-    message_id = _clean(parsed.message_id or "", 500)
-    in_reply_to = _clean(parsed.in_reply_to or "", 500)
-    references = [_clean(r, 500) for r in parsed.references]
+    message_id = clean_text(parsed.message_id or "", 500)
+    in_reply_to = clean_text(parsed.in_reply_to or "", 500)
+    references = [clean_text(r, 500) for r in parsed.references]
     refs = [
         r for r in dict.fromkeys([*references, in_reply_to]) if r and r != message_id
     ]
@@ -203,8 +189,8 @@ def _prepare(pk: int, space_id: int, parsed: ParsedMessage) -> _Prepared:
         in_reply_to=in_reply_to,
         references=references,
         refs=refs,
-        subject=_clean(parsed.subject, 10_000),
-        search_text=_search_text(parsed),
+        subject=clean_text(parsed.subject, 10_000),
+        search_text=search_text_of(parsed, read.texts),
         attachments=attachments,
     )
 
@@ -249,16 +235,16 @@ def _write(
         "in_reply_to": item.in_reply_to,
         "references": item.references,
         "subject": item.subject,
-        "from_name": _clean(parsed.from_.name, 300) if parsed.from_ else "",
-        "from_address": _clean(parsed.from_.address, 320) if parsed.from_ else "",
-        "to": _addresses(parsed.to),
-        "cc": _addresses(parsed.cc),
+        "from_name": clean_text(parsed.from_.name, 300) if parsed.from_ else "",
+        "from_address": clean_text(parsed.from_.address, 320) if parsed.from_ else "",
+        "to": addresses_stored(parsed.to),
+        "cc": addresses_stored(parsed.cc),
         "date": parsed.date or current,
         "date_offset_minutes": parsed.date_offset_minutes,
-        "text_body": _clean(parsed.text_body, BODY_STORED_LIMIT),
-        "html_body": _clean(parsed.html_body, BODY_STORED_LIMIT),
+        "text_body": clean_text(parsed.text_body, BODY_STORED_LIMIT),
+        "html_body": clean_text(parsed.html_body, BODY_STORED_LIMIT),
         "has_attachments": any(not a.inline for a in parsed.attachments),
-        "problems": _problems(parsed),
+        "problems": problems_stored(parsed),
         "parseable": parsed.parseable,
         "search_text": item.search_text,
         "index_state": Message.IndexState.INDEXED,
@@ -297,11 +283,12 @@ def _write(
         thread_record(message, thread_pk, merge)
 
 
-def _jobs(
-    rows: Sequence[tuple[int, int, str]],
-) -> Iterator[tuple[tuple[int, int], Callable[[], bytes]]]:
-    for pk, space_id, raw_name in rows:
-        yield (pk, space_id), (lambda name=raw_name: blob_read(name))
+Row = tuple[int, int, str, str]  # pk, space, raw object, index state
+
+
+def _jobs(rows: Sequence[Row]) -> Iterator[tuple[Row, Callable[[], bytes]]]:
+    for row in rows:
+        yield row, (lambda name=row[2]: blob_read(name))
 
 
 def messages_index(
@@ -327,7 +314,7 @@ def messages_index(
                 index_state__in=WAITING,
             )
             .order_by("pk")
-            .values_list("pk", "space_id", "raw_name")
+            .values_list("pk", "space_id", "raw_name", "index_state")
         )
         if rows:
             summary.add(_index_rows(rows, workers, heartbeat))
@@ -335,28 +322,66 @@ def messages_index(
 
 
 def _index_rows(
-    rows: Sequence[tuple[int, int, str]],
+    rows: Sequence[Row],
     workers: int | None,
     heartbeat: Callable[[], None] | None,
 ) -> IndexSummary:
     summary = IndexSummary()
-    ready: list[tuple[_Prepared, bool]] = []
-    for (pk, space_id), result in _parsed_ahead(rows, workers, heartbeat):
+    workers = workers or index_workers()
+    group: list[tuple[Row, ParsedMessage, bool]] = []
+    held = 0
+    for row, result in _parsed_ahead(rows, workers, heartbeat):
         if isinstance(result, OverBudget):
             logger.warning(
                 "message %s is too complex to parse (%s); it is kept raw",
-                pk,
+                row[0],
                 result.reason,
             )
             parsed = too_complex_parse(result)
         else:
             parsed = result
-        ready.append((_prepare(pk, space_id, parsed), isinstance(result, OverBudget)))
-        if len(ready) >= APPLY_BATCH:
-            _apply_counted(ready, summary)
-            ready = []
-    if ready:
-        _apply_counted(ready, summary)
+        group.append((row, parsed, isinstance(result, OverBudget)))
+        held += sum(len(a.content) for a in parsed.attachments if not a.inline)
+        if len(group) >= APPLY_BATCH or held >= GROUP_BYTES:
+            summary.add(_write_group(group, workers, heartbeat))
+            group, held = [], 0
+    if group:
+        summary.add(_write_group(group, workers, heartbeat))
+    return summary
+
+
+def _write_group(
+    group: Sequence[tuple[Row, ParsedMessage, bool]],
+    workers: int,
+    heartbeat: Callable[[], None] | None,
+) -> IndexSummary:
+    """Read the attachments of a group of parsed messages, then write them all
+    in one transaction."""
+    summary = IndexSummary()
+    read = TextsRead()
+    if settings.MAILARCHIVE_ATTACHMENT_TEXT:
+        readables, skipped, retry = [], [], set()
+        for (_pk, _space, _raw, state), parsed, _over in group:
+            mine, extra = readables_of(parsed.attachments)
+            readables += mine
+            skipped += extra
+            if state == Message.IndexState.STALE:
+                # reindex: what could not be read before is tried again.
+                retry |= {r.sha256 for r in mine}
+        read = attachment_texts_read(
+            readables=readables,
+            skipped=skipped,
+            retry_failed=retry,
+            workers=workers,
+            heartbeat=heartbeat,
+        )
+        summary.attachments_read += read.read_now
+        summary.attachments_failed += read.failed_now
+    ready = [
+        (_prepare(pk, space_id, parsed, read), over)
+        for (pk, space_id, _raw, _state), parsed, over in group
+    ]
+    _apply_counted(ready, summary)
     return summary
 
 
@@ -364,10 +389,10 @@ _DONE = object()
 
 
 def _parsed_ahead(
-    rows: Sequence[tuple[int, int, str]],
+    rows: Sequence[Row],
     workers: int | None,
     heartbeat: Callable[[], None] | None,
-) -> Iterator[tuple[tuple[int, int], ParsedMessage | OverBudget]]:
+) -> Iterator[tuple[Row, ParsedMessage | OverBudget]]:
     """Parse results of ``rows``, parsed in a thread of their own.
 
     The children keep parsing while this thread writes to the database (the

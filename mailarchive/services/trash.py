@@ -17,6 +17,7 @@ from spaces.models import Space
 from spaces.services import audit_record
 
 from ..models import Attachment, Message, MessageReference, OrphanBlob, Thread
+from .attachment_text import attachment_texts_forget
 from .threads import thread_refresh
 
 TRASH_BATCH = 1000
@@ -180,14 +181,17 @@ def messages_purge(
             pks = [pk for pk, _thread, _raw in rows]
             thread_ids = {thread for _pk, thread, _raw in rows if thread}
             names = {raw for _pk, _thread, raw in rows}
-            names |= set(
+            contents = list(
                 Attachment.objects.filter(message_id__in=pks).values_list(
-                    "blob_name", flat=True
+                    "blob_name", "sha256"
                 )
             )
+            names |= {name for name, _sha in contents}
             MessageReference.objects.filter(message_id__in=pks).delete()
             Attachment.objects.filter(message_id__in=pks).delete()
             Message.objects.filter(pk__in=pks).delete()
+            # The text read from a file goes with the last copy of the file.
+            attachment_texts_forget(sha256s={sha for _name, sha in contents})
             _threads_recount(thread_ids)
             if pks:
                 audit_record(

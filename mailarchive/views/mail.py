@@ -22,6 +22,7 @@ from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from spaces.decorators import space_required
@@ -34,13 +35,16 @@ from spaces.selectors import (
 )
 
 from ..forms import MailListForm
-from ..models import Attachment, Message
+from ..models import Attachment, AttachmentText, Message
 from ..parsing.locations import LocationIndex
 from ..sanitize import SanitizedHtml, sanitize_html
 from ..selectors import (
+    WAITING_COUNT_LIMIT,
     BadCursor,
     MailFilter,
     attachment_get,
+    attachment_texts,
+    attachments_waiting_count,
     mail_list_page,
     message_attachments,
     message_by_message_id,
@@ -82,6 +86,58 @@ REMOTE_TOKEN_MAX_AGE = INLINE_TOKEN_MAX_AGE
 # A raw source longer than this is cut on the page of an unparseable message
 # (the whole source stays one click away).
 RAW_SHOWN_LIMIT = 1_000_000
+# Characters of an attachment's text shown on the message page; all of it is
+# searched.
+ATTACHMENT_TEXT_SHOWN = 50_000
+# Why the text of an attachment could not be read, by the reason recorded.
+UNREADABLE_REASONS = {
+    "encrypted": gettext_lazy("it is encrypted"),
+    "unreadable": gettext_lazy("it is damaged, or not what its type says"),
+    "zip-bomb": gettext_lazy("it would unpack to far more than it holds"),
+    "too-large": gettext_lazy("it is too large when unpacked"),
+    "too-complex": gettext_lazy("it is built to be too slow to read"),
+    "time": gettext_lazy("reading it took longer than allowed"),
+    "memory": gettext_lazy("reading it needed more memory than allowed"),
+    "too-many": gettext_lazy("the message has too many attachments to read all"),
+}
+UNREADABLE_OTHERWISE = gettext_lazy("the reader stopped")
+
+
+@dataclass(frozen=True)
+class AttachmentRow:
+    """An attachment on the message page, with what was read from it."""
+
+    part: Attachment
+    read: AttachmentText | None
+    shown_text: str
+    text_cut: bool
+    opened: bool
+
+    @property
+    def unreadable_reason(self) -> str:
+        if self.read is None or self.read.status != AttachmentText.Status.FAILED:
+            return ""
+        return str(UNREADABLE_REASONS.get(self.read.reason, UNREADABLE_OTHERWISE))
+
+
+def _attachment_rows(parts: list[Attachment], opened: str) -> list[AttachmentRow]:
+    """Each attachment with its text, for the page (one query)."""
+    texts = attachment_texts(part.sha256 for part in parts if not part.inline)
+    rows = []
+    for part in parts:
+        read = None if part.inline else texts.get(part.sha256)
+        text = read.text if read is not None else ""
+        rows.append(
+            AttachmentRow(
+                part=part,
+                read=read,
+                shown_text=text[:ATTACHMENT_TEXT_SHOWN],
+                text_cut=len(text) > ATTACHMENT_TEXT_SHOWN
+                or bool(read and read.truncated),
+                opened=opened == str(part.position),
+            )
+        )
+    return rows
 
 
 @space_required(Level.VIEW)
@@ -116,6 +172,8 @@ def mail_list(request: HttpRequest, space: Space) -> HttpResponse:
             "mail_filter": mail_filter,
             "grouped_by_month": options["sort"] in ("newest", "oldest"),
             "pending_count": messages_pending_count(space),
+            "attachments_waiting": attachments_waiting_count(space),
+            "waiting_limit": WAITING_COUNT_LIMIT,
             "may_admin": level is not None and level >= Level.ADMIN,
         },
     )
@@ -281,7 +339,10 @@ def message_detail(request: HttpRequest, space: Space, message_pk: int) -> HttpR
     The HTML body is sanitized and shown in a sandboxed ``srcdoc`` frame;
     remote content stays out unless the query string carries the reader's own
     pass for this message (``remote=…``, the page's "Show remote content"
-    link). Space admins also see messages in the trash, marked as such.
+    link). Each attachment whose text was read has it below, folded;
+    ``attachment=N`` unfolds that of the attachment at position N (search
+    results link there). Space admins also see messages in the trash, marked
+    as such.
     """
     level = space_level_for(request.user, space) or Level.VIEW
     message = message_get(space, message_pk, include_trashed=level >= Level.ADMIN)
@@ -303,6 +364,9 @@ def message_detail(request: HttpRequest, space: Space, message_pk: int) -> HttpR
             "space": space,
             "message": message,
             "attachments": parts,
+            "attachment_rows": _attachment_rows(
+                parts, request.GET.get("attachment", "")
+            ),
             "text_html": render_text(message.text_body) if message.text_body else "",
             "html": html,
             "allow_remote": allow_remote,

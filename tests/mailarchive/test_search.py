@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from mailarchive import search as search_module
-from mailarchive.models import Message
+from mailarchive.models import AttachmentText, Message
 from mailarchive.search import (
     MailSearch,
     Order,
@@ -373,3 +373,33 @@ def test_search_pages_read_only_the_start_of_each_body(actors, monkeypatch, orde
     for query in queries:
         if "mailarchive_message" in query["sql"]:
             assert_bodies_not_selected(query["sql"])
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("lookup", "index"),
+    [
+        (
+            {
+                "search_vector": PgSearchQuery(
+                    "marmoset", search_type="websearch", config="simple"
+                )
+            },
+            "attachment_text_vector",
+        ),
+        ({"text__contains": "見積書"}, "attachment_text_trgm"),
+    ],
+    ids=["words", "unspaced"],
+)
+def test_attachment_text_conditions_are_served_by_their_gin_indexes(lookup, index):
+    """What ``attachments_search`` asks of AttachmentText is answered from the
+    GIN indexes of migration 0009."""
+    sql, params = (
+        AttachmentText.objects.filter(**lookup).values("sha256").query.sql_with_params()
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_indexscan = off")
+        cursor.execute("EXPLAIN " + sql, params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert f"Bitmap Index Scan on {index}" in plan, plan

@@ -1,4 +1,5 @@
-"""``manage.py reindex [--space KEY]``: run the index stage again over raw mail."""
+"""``manage.py reindex [--space KEY] [--attachments]``: run the index stage again
+over raw mail (or only over messages whose attachments were never read)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from mailarchive.services import messages_index_pending
+from mailarchive.services.attachment_text import messages_reread_start
 from mailarchive.services.index import messages_reindex_start, messages_waiting_count
 from spaces.models import Space
 
@@ -16,13 +18,22 @@ BAR_WIDTH = 30
 class Command(BaseCommand):
     help = (
         "Parse the stored raw messages again (after a parser improvement): "
-        "headers, bodies, attachments and search text are rebuilt, threads are "
-        "kept. Messages stay readable meanwhile. Run it again to continue a "
-        "reindex that was cut short."
+        "headers, bodies, attachments, the text of attachments and search text "
+        "are rebuilt, threads are kept. Messages stay readable meanwhile. Run it "
+        "again to continue a reindex that was cut short."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--space", metavar="KEY", help="only this space")
+        parser.add_argument(
+            "--attachments",
+            action="store_true",
+            help=(
+                "only the messages with attachments whose text was never read "
+                "(archived before attachments were read): reads them and makes "
+                "their text searchable"
+            ),
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         space_id = None
@@ -32,7 +43,12 @@ class Command(BaseCommand):
                 raise CommandError(f"no space with the key {options['space']!r}")
             space_id = space.pk
         waiting = messages_waiting_count(space_id=space_id)
-        if waiting:
+        if options["attachments"]:
+            # Messages already waiting are indexed too, attachments and all.
+            messages_reread_start(space_id=space_id)
+            waiting = messages_waiting_count(space_id=space_id)
+            self.stdout.write(f"{waiting} messages to index again")
+        elif waiting:
             self.stdout.write(f"continuing: {waiting} messages still to be indexed")
         else:
             messages_reindex_start(space_id=space_id)
@@ -46,7 +62,9 @@ class Command(BaseCommand):
             self.stdout.write("")
         self.stdout.write(
             f"indexed {summary.indexed} messages; {summary.unparseable} could not "
-            f"be parsed ({summary.too_complex} too complex), kept raw"
+            f"be parsed ({summary.too_complex} too complex), kept raw; read "
+            f"{summary.attachments_read} attachments, {summary.attachments_failed} "
+            "could not be read"
         )
 
     def _progress(self, done: int) -> None:
