@@ -245,3 +245,23 @@ def test_reindex_gives_the_same_messages_threads_and_search_results():
     assert search_hits(space, ["Topic", "message", "p3@example.com"]) == hits
     assert not Message.objects.exclude(index_state="indexed").exists()
     assert "indexed 20 messages" in out.getvalue()
+
+
+@pytest.mark.django_db
+def test_a_huge_body_is_kept_whole_in_the_raw_source_and_cut_in_the_database():
+    """A compressible mail of megabytes of text must not be stored again in
+    full beside its raw object: the database keeps a bounded copy and says so."""
+    from mailarchive.services.stored import BODY_STORED_LIMIT, BODY_TRUNCATED
+
+    space = SpaceFactory()
+    body = "All work and no play. " * 150_000  # 3.3 MB
+    big = (
+        "From: a@example.com\r\nSubject: big\r\nMessage-ID: <big@example.com>\r\n\r\n"
+        + body.replace("\n", "\r\n")
+    ).encode()
+    result = message_ingest(space_id=space.pk, raw=big, source="import")
+    message = Message.objects.get(pk=result.message_pk)
+    assert len(message.text_body) <= BODY_STORED_LIMIT < len(body)
+    assert BODY_TRUNCATED in message.problems
+    assert len(message.search_text) <= 300_000
+    assert blob_read(message.raw_name) == big
