@@ -13,7 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from .search import MailSearch, Order
-from .selectors import DEFAULT_PAGE_SIZE, PAGE_SIZES, Sort
+from .selectors import DEFAULT_PAGE_SIZE, PAGE_SIZES, Sort, ThreadOrder
 
 PAGE_SIZE_CHOICES = [(str(n), str(n)) for n in PAGE_SIZES]
 SORT_CHOICES = [
@@ -73,6 +73,29 @@ class MailListForm(forms.Form):
 
     def clean_sort(self) -> Sort:
         return Sort(self.cleaned_data["sort"] or Sort.NEWEST)
+
+
+THREAD_ORDER_CHOICES = [
+    (ThreadOrder.DATE.value, _("By date")),
+    (ThreadOrder.TREE.value, _("As a tree")),
+]
+
+
+class ThreadPageForm(forms.Form):
+    """The query string of a thread page. Every field may be left out."""
+
+    order = forms.ChoiceField(
+        choices=THREAD_ORDER_CHOICES, required=False, label=_("Order")
+    )
+    page = forms.IntegerField(
+        required=False, min_value=1, max_value=1_000_000, label=_("Page")
+    )
+    message = forms.IntegerField(
+        required=False, min_value=1, max_value=2**63 - 1, label=_("Message")
+    )
+
+    def clean_order(self) -> ThreadOrder:
+        return ThreadOrder(self.cleaned_data["order"] or ThreadOrder.DATE)
 
 
 class SearchForm(forms.Form):

@@ -33,12 +33,14 @@ from spaces.selectors import (
     spaces_visible_to,
 )
 
-from ..forms import MailListForm
+from ..forms import MailListForm, ThreadPageForm
 from ..models import Attachment, Message
 from ..parsing.locations import LocationIndex
-from ..sanitize import sanitize_html
+from ..sanitize import SanitizedHtml, sanitize_html
 from ..selectors import (
+    THREAD_TREE_LIMIT,
     BadCursor,
+    ConversationEntry,
     MailFilter,
     attachment_get,
     mail_list_page,
@@ -48,9 +50,11 @@ from ..selectors import (
     message_neighbours,
     messages_pending_count,
     month_index,
+    thread_conversation,
     thread_get,
+    thread_neighbours,
+    thread_page_of,
     thread_position,
-    thread_tree,
 )
 from ..services import message_trash, messages_restore
 from ..storage import blob_open, blob_read
@@ -279,6 +283,7 @@ def message_detail(request: HttpRequest, space: Space, message_pk: int) -> HttpR
             "raw_cut": raw_cut,
             "neighbours": message_neighbours(message),
             "position": thread_position(message),
+            "thread_page": thread_page_of(message),
             "may_delete": level >= Level.DELETE and message.deleted_at is None,
             "may_admin": level >= Level.ADMIN,
         },
@@ -286,21 +291,73 @@ def message_detail(request: HttpRequest, space: Space, message_pk: int) -> HttpR
     return with_page_policy(request, response, allow_remote=allow_remote)
 
 
+@dataclass(frozen=True)
+class ShownEntry:
+    """A message of a thread page with its body made safe to show."""
+
+    depth: int
+    message: Message
+    attachments: list[Attachment]
+    text_html: str
+    html: SanitizedHtml | None
+
+
+def _shown_entry(
+    request: HttpRequest, space: Space, entry: ConversationEntry
+) -> ShownEntry:
+    """``entry`` with its text rendered and its HTML sanitized, remote content
+    blocked (the message's own page offers to load it)."""
+    message = entry.message
+    html = None
+    if message.html_body and message.parseable and not message.pending:
+        images = _inline_image_urls(request, space, message, entry.attachments)
+        html = sanitize_html(
+            message.html_body,
+            allow_remote=False,
+            cid_url=images.by_content_id.get,
+            location_url=images.by_location.find,
+            img_src_origin=request_origin(request),
+        )
+    text_html = render_text(message.text_body) if message.text_body else ""
+    return ShownEntry(
+        depth=entry.depth,
+        message=message,
+        attachments=entry.attachments,
+        text_html=text_html,
+        html=html,
+    )
+
+
 @space_required(Level.VIEW)
 def thread_detail(request: HttpRequest, space: Space, thread_id: int) -> HttpResponse:
-    """A whole conversation as a tree. Renders thread_detail.html."""
+    """A whole conversation: every message with its body, a page at a time, by
+    date or as a tree (``?order=tree``). Renders thread_detail.html."""
     thread = thread_get(space, thread_id)
     if thread is None:
         raise Http404(_("No such thread."))
-    rows = thread_tree(thread)
+    form = ThreadPageForm(request.GET)
+    if not form.is_valid():
+        return HttpResponseBadRequest(_("Unknown thread options."))
+    order = form.cleaned_data["order"]
+    conversation = thread_conversation(
+        thread, order=order, page=form.cleaned_data["page"] or 1
+    )
+    current = form.cleaned_data["message"]
+    entries = [_shown_entry(request, space, e) for e in conversation.entries]
     response = render(
         request,
         "mailarchive/thread_detail.html",
         {
             "space": space,
             "thread": thread,
-            "rows": rows,
-            "current": request.GET.get("message", ""),
+            "rows": conversation.outline,
+            "conversation": conversation,
+            "entries": entries,
+            "order": order,
+            "open_pks": {conversation.newest_pk, current},
+            "neighbours": thread_neighbours(thread),
+            "current": current,
+            "show_outline": len(conversation.outline) <= THREAD_TREE_LIMIT,
         },
     )
     return with_page_policy(request, response)

@@ -832,3 +832,120 @@ def test_part_locations_only_ever_become_archive_urls(actors):
     for own in ("page_files", "example.com/logo", "evil.example", "javascript"):
         assert own not in page.split('srcdoc="', 1)[1].split('"', 1)[0], own
     assert "Show remote content" in page
+
+
+@pytest.mark.django_db
+def test_thread_page_shows_every_message_with_its_body(actors, mail):
+    """GIVEN a three-message thread WHEN its page is shown THEN every message is
+    there with sender, date, body and permalink, the newest open and the
+    others folded, and the participants and export link are at the top."""
+    response = client_for(actors, "viewer").get(
+        url("thread-detail", key="SALES", thread_id=mail.root.thread_id)
+    )
+    body = response.content.decode()
+    entries = response.context["entries"]
+    assert [e.message.pk for e in entries] == [
+        mail.root.pk,
+        mail.reply.pk,
+        mail.reply2.pk,
+    ]
+    assert "Agreed, see" in body
+    assert "Show quoted text" in body
+    for message in (mail.root, mail.reply, mail.reply2):
+        assert f'id="m{message.pk}"' in body
+        assert url("message-detail", key="SALES", message_pk=message.pk) in body
+    assert re.search(rf'id="m{mail.reply2.pk}">\s*<details class="entry" open>', body)
+    assert re.search(rf'id="m{mail.root.pk}">\s*<details class="entry">', body)
+    assert "Bob" in body and "Alice Example" in body
+    export = reverse(
+        "mbox:export-thread",
+        kwargs={"key": "SALES", "thread_id": mail.root.thread_id},
+    )
+    assert export in body
+
+
+@pytest.mark.django_db
+def test_thread_page_by_tree_and_message_page_link_its_place(actors):
+    """GIVEN a thread whose replies arrive out of tree order WHEN it is shown as a
+    tree THEN replies follow their parents with their depth; the message page's
+    thread link goes to the page and anchor of that message."""
+    space = actors.space
+    root = ingest(space, raw_message(subject="T", msgid="t0@x", date=BASE))
+    a = ingest(
+        space,
+        raw_message(
+            subject="Re: T", msgid="ta@x", refs=("t0@x",), date=BASE + timedelta(1)
+        ),
+    )
+    b = ingest(
+        space,
+        raw_message(
+            subject="Re: T", msgid="tb@x", refs=("t0@x",), date=BASE + timedelta(2)
+        ),
+    )
+    a1 = ingest(
+        space,
+        raw_message(
+            subject="Re: T",
+            msgid="ta1@x",
+            refs=("t0@x", "ta@x"),
+            date=BASE + timedelta(3),
+        ),
+    )
+    client = client_for(actors, "viewer")
+    address = url("thread-detail", key="SALES", thread_id=root.thread_id)
+    by_date = client.get(address).context["entries"]
+    assert [e.message.pk for e in by_date] == [root.pk, a.pk, b.pk, a1.pk]
+    tree = client.get(address + "?order=tree").context["entries"]
+    assert [(e.depth, e.message.pk) for e in tree] == [
+        (0, root.pk),
+        (1, a.pk),
+        (2, a1.pk),
+        (1, b.pk),
+    ]
+    assert client.get(address + "?order=sideways").status_code == 400
+    page = client.get(url("message-detail", key="SALES", message_pk=a1.pk))
+    assert f"?page=1&amp;message={a1.pk}#m{a1.pk}" in page.content.decode()
+
+
+@pytest.mark.django_db
+def test_long_thread_is_paged_with_the_same_queries_per_page(actors, settings):
+    """GIVEN a 45-message thread with HTML and attachments WHEN its pages are
+    shown THEN each holds at most THREAD_PAGE_SIZE messages, together every
+    message once, and the first, middle and last page (and a one-message thread)
+    run the same number of queries."""
+    from mailarchive.selectors import THREAD_PAGE_SIZE
+
+    space = actors.space
+    root = ingest(space, raw_message(subject="Big", msgid="big0@x"))
+    for n in range(1, 45):
+        ingest(
+            space,
+            raw_message(
+                subject="Re: Big",
+                msgid=f"big{n}@x",
+                refs=("big0@x", f"big{n - 1}@x"),
+                date=BASE + timedelta(minutes=n),
+                html=f"<p>part {n}</p>" if n % 3 == 0 else None,
+                attachments=(("f.txt", "text/plain", b"x"),) if n % 2 else (),
+            ),
+        )
+    solo = ingest(space, raw_message(subject="Alone", msgid="alone@x"))
+    client = client_for(actors, "viewer")
+    address = url("thread-detail", key="SALES", thread_id=root.thread_id)
+    seen = []
+    for number in (1, 2, 3):
+        entries = client.get(f"{address}?page={number}").context["entries"]
+        assert len(entries) <= THREAD_PAGE_SIZE
+        seen += [e.message.pk for e in entries]
+    assert len(seen) == len(set(seen)) == 45
+    assert client.get(f"{address}?page=99").context["conversation"].number == 3
+    counts = {
+        _queries(client, f"{address}?page=1"),
+        _queries(client, f"{address}?page=2&order=tree"),
+        _queries(client, f"{address}?page=3"),
+        _queries(client, url("thread-detail", key="SALES", thread_id=solo.thread_id)),
+    }
+    assert len(counts) == 1, counts
+    last = client.get(f"{address}?page=3").content.decode()
+    assert 'rel="prev"' in last and "Later messages" not in last
