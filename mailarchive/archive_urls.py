@@ -43,4 +43,5 @@ urlpatterns = [
     path("search/", search.search_all, name="search"),
     path("feeds/", preferences.feed_token, name="feed-token"),
     path("preferences/time-zone/", preferences.time_zone, name="time-zone"),
+    path("preferences/mail-view/", preferences.mail_view, name="mail-view"),
 ]

@@ -12,6 +12,7 @@ from django.core.validators import RegexValidator
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+from .models import ReadingPreference
 from .search import MailSearch, Order
 from .selectors import DEFAULT_PAGE_SIZE, PAGE_SIZES, Sort, ThreadOrder
 
@@ -67,12 +68,22 @@ class MailListForm(forms.Form):
         empty_value=DEFAULT_PAGE_SIZE,
         label=_("Per page"),
     )
+    view = forms.ChoiceField(
+        choices=ReadingPreference.MailView.choices, required=False, label=_("Show")
+    )
     after = CursorField()
     before = CursorField()
     last = forms.BooleanField(required=False)
 
     def clean_sort(self) -> Sort:
         return Sort(self.cleaned_data["sort"] or Sort.NEWEST)
+
+
+class MailViewForm(forms.Form):
+    """The choice between the list of messages and the list of conversations."""
+
+    view = forms.ChoiceField(choices=ReadingPreference.MailView.choices)
+    next = forms.CharField(required=False, max_length=2000)
 
 
 THREAD_ORDER_CHOICES = [

@@ -30,7 +30,7 @@ from django.utils import timezone
 
 from spaces.models import Space
 
-from .models import Attachment, FeedToken, Message, Thread
+from .models import Attachment, FeedToken, Message, ReadingPreference, Thread
 from .threading import ThreadInput, ThreadNode, flatten, thread_messages
 
 PAGE_SIZES = (25, 50, 100, 200)
@@ -678,3 +678,87 @@ def thread_neighbours(thread: Thread) -> ThreadNeighbours:
         *_ordering(THREAD_KEYS, False)
     )
     return ThreadNeighbours(older=older.first(), newer=newer.first())
+
+
+# Names shown per conversation in the list; the rest are counted.
+LIST_PARTICIPANTS = 4
+
+
+@dataclass(frozen=True)
+class ConversationRow:
+    """One line of the conversation view: a thread and who wrote in it."""
+
+    thread: Thread
+    participants: list[Participant]
+    more_participants: int
+
+
+def thread_list_page(
+    space: Space,
+    *,
+    oldest_first: bool = False,
+    month: date | None = None,
+    size: int = DEFAULT_PAGE_SIZE,
+    after: str | None = None,
+    before: str | None = None,
+    last: bool = False,
+) -> KeysetPage:
+    """One page of the space's conversations by last activity, each row a
+    ConversationRow. Two queries: the threads, then the page's senders.
+
+    ``month`` keeps the threads whose last message falls in that month.
+    """
+    qs = Thread.objects.filter(
+        space=space, message_count__gt=0, last_date__isnull=False
+    )
+    if month:
+        start, end = month_bounds(month)
+        if start is not None:
+            qs = qs.filter(last_date__gte=start)
+        if end is not None:
+            qs = qs.filter(last_date__lt=end)
+    keys = THREAD_KEYS_OLDEST if oldest_first else THREAD_KEYS
+    page = keyset_page(qs, keys, size=size, after=after, before=before, last=last)
+    senders: dict[int, dict[str, Participant]] = {t.pk: {} for t in page.rows}
+    rows = (
+        Message.objects.filter(thread_id__in=list(senders), deleted_at__isnull=True)
+        .order_by("thread_id", "date", "pk")
+        .values_list("thread_id", "from_name", "from_address")
+    )
+    for thread_id, name, address in rows:
+        ident = (address or name).lower()
+        if ident:
+            senders[thread_id].setdefault(ident, Participant(name, address))
+    page.rows = [
+        ConversationRow(
+            thread=t,
+            participants=list(senders[t.pk].values())[:LIST_PARTICIPANTS],
+            more_participants=max(0, len(senders[t.pk]) - LIST_PARTICIPANTS),
+        )
+        for t in page.rows
+    ]
+    return page
+
+
+THREAD_KEYS_OLDEST = (
+    SortKey("last_date", False, "datetime"),
+    SortKey("pk", False, "int"),
+)
+
+
+def messages_threadless_count(space: Space) -> int:
+    """Live messages of ``space`` that are in no thread (waiting to be indexed,
+    or unreadable): the conversation view cannot show them."""
+    return messages_live(space).filter(thread__isnull=True).count()
+
+
+def mail_view_for(user: Any) -> str:
+    """How ``user`` chose to see the mail list (messages unless they chose)."""
+    if not user.is_authenticated:
+        return ReadingPreference.MailView.MESSAGES
+    chosen = (
+        ReadingPreference.objects.filter(user=user)
+        .values_list("mail_view", flat=True)
+        .first()
+    )
+    return chosen or ReadingPreference.MailView.MESSAGES

@@ -34,7 +34,7 @@ from spaces.selectors import (
 )
 
 from ..forms import MailListForm, ThreadPageForm
-from ..models import Attachment, Message
+from ..models import Attachment, Message, ReadingPreference
 from ..parsing.locations import LocationIndex
 from ..sanitize import SanitizedHtml, sanitize_html
 from ..selectors import (
@@ -42,16 +42,20 @@ from ..selectors import (
     BadCursor,
     ConversationEntry,
     MailFilter,
+    Sort,
     attachment_get,
     mail_list_page,
+    mail_view_for,
     message_attachments,
     message_by_message_id,
     message_get,
     message_neighbours,
     messages_pending_count,
+    messages_threadless_count,
     month_index,
     thread_conversation,
     thread_get,
+    thread_list_page,
     thread_neighbours,
     thread_page_of,
     thread_position,
@@ -60,6 +64,7 @@ from ..services import message_trash, messages_restore
 from ..storage import blob_open, blob_read
 from ..textrender import render_text
 from .common import download_type, file_headers, request_origin, with_page_policy
+from .preferences import MAIL_VIEW_SESSION_KEY
 
 # Types a browser shows as a picture and nothing else; SVG is a document.
 INLINE_IMAGE_TYPES = frozenset(
@@ -88,24 +93,55 @@ REMOTE_TOKEN_MAX_AGE = INLINE_TOKEN_MAX_AGE
 RAW_SHOWN_LIMIT = 1_000_000
 
 
+def reader_mail_view(request: HttpRequest) -> str:
+    """The list the reader chose: stored for users, in the session otherwise."""
+    if request.user.is_authenticated:
+        return mail_view_for(request.user)
+    return request.session.get(
+        MAIL_VIEW_SESSION_KEY, ReadingPreference.MailView.MESSAGES
+    )
+
+
 @space_required(Level.VIEW)
 def mail_list(request: HttpRequest, space: Space) -> HttpResponse:
-    """The space's mail, newest first by default. Renders mail_list.html."""
+    """The space's mail, newest first by default, as messages or as
+    conversations (the reader's choice, or ``?view=``). Renders mail_list.html.
+
+    Sorting by sender or subject and the sender filter are about messages:
+    they always show the list of messages.
+    """
     form = MailListForm(request.GET)
     if not form.is_valid():
         return HttpResponseBadRequest(_("Unknown list options."))
     options = form.cleaned_data
     mail_filter = MailFilter(month=options["month"], sender=options["sender"].strip())
+    chosen = options["view"] or reader_mail_view(request)
+    threads = (
+        chosen == ReadingPreference.MailView.THREADS
+        and options["sort"] in (Sort.NEWEST, Sort.OLDEST)
+        and not mail_filter.sender
+    )
     try:
-        page = mail_list_page(
-            space,
-            sort=options["sort"],
-            mail_filter=mail_filter,
-            size=options["size"],
-            after=options["after"] or None,
-            before=options["before"] or None,
-            last=options["last"],
-        )
+        if threads:
+            page = thread_list_page(
+                space,
+                oldest_first=options["sort"] == Sort.OLDEST,
+                month=mail_filter.month,
+                size=options["size"],
+                after=options["after"] or None,
+                before=options["before"] or None,
+                last=options["last"],
+            )
+        else:
+            page = mail_list_page(
+                space,
+                sort=options["sort"],
+                mail_filter=mail_filter,
+                size=options["size"],
+                after=options["after"] or None,
+                before=options["before"] or None,
+                last=options["last"],
+            )
     except BadCursor:
         return HttpResponseBadRequest(_("That page link is broken."))
     level = space_level_for(request.user, space)
@@ -120,6 +156,9 @@ def mail_list(request: HttpRequest, space: Space) -> HttpResponse:
             "mail_filter": mail_filter,
             "grouped_by_month": options["sort"] in ("newest", "oldest"),
             "pending_count": messages_pending_count(space),
+            "threadless_count": messages_threadless_count(space) if threads else 0,
+            "show_threads": threads,
+            "chosen_view": chosen,
             "may_admin": level is not None and level >= Level.ADMIN,
         },
     )

@@ -949,3 +949,68 @@ def test_long_thread_is_paged_with_the_same_queries_per_page(actors, settings):
     assert len(counts) == 1, counts
     last = client.get(f"{address}?page=3").content.decode()
     assert 'rel="prev"' in last and "Later messages" not in last
+
+
+@pytest.mark.django_db
+def test_conversation_view_is_one_row_per_thread_and_remembered(actors, mail):
+    """GIVEN a viewer WHEN they choose conversations THEN the list has one row
+    per thread (participants, count, last date), and stays so on their next
+    visit from another browser; sorting by sender lists messages again."""
+    client = client_for(actors, "viewer")
+    listing = url("mail-list", key="SALES")
+    assert client.get(listing).context["show_threads"] is False
+    chosen = client.post(
+        url("mail-view"), {"view": "threads", "next": listing + "?size=25"}
+    )
+    assert chosen.status_code == 302 and chosen.url == listing + "?size=25"
+    again = client_for(actors, "viewer").get(listing)
+    assert again.context["show_threads"] is True
+    rows = again.context["page"].rows
+    assert [r.thread.pk for r in rows] == [mail.files.thread_id, mail.root.thread_id]
+    plans = rows[1]
+    assert plans.thread.message_count == 3
+    assert [p.address for p in plans.participants] == [
+        "alice@example.com",
+        "bob@example.com",
+    ]
+    body = again.content.decode()
+    assert url("thread-detail", key="SALES", thread_id=mail.root.thread_id) in body
+    assert client.get(listing + "?sort=sender").context["show_threads"] is False
+    assert client.get(listing + "?view=messages").context["show_threads"] is False
+    assert client.post(url("mail-view"), {"view": "sideways"}).status_code == 302
+    assert client.get(listing).context["show_threads"] is True
+    anonymous = client_for(actors, "anonymous")
+    anonymous.post(url("mail-view"), {"view": "threads", "next": "https://evil/"})
+    actors.viewer.refresh_from_db()
+    assert actors.viewer.reading_preference.mail_view == "threads"
+
+
+@pytest.mark.django_db
+def test_conversation_view_pages_with_a_fixed_number_of_queries(actors):
+    """GIVEN 30 threads WHEN the conversation view shows 25 and then 200 per
+    page THEN every thread is listed once and both pages cost the same."""
+    client = client_for(actors, "viewer")
+    for n in range(30):
+        ingest(
+            actors.space,
+            raw_message(
+                subject=f"Topic {n}", msgid=f"t{n}@x", date=BASE + timedelta(n)
+            ),
+        )
+        ingest(
+            actors.space,
+            raw_message(
+                subject=f"Re: Topic {n}",
+                msgid=f"t{n}r@x",
+                refs=(f"t{n}@x",),
+                date=BASE + timedelta(n, hours=1),
+                sender=f"Person {n} <p{n}@example.com>",
+            ),
+        )
+    base = url("mail-list", key="SALES") + "?view=threads"
+    first = client.get(base + "&size=25").context["page"]
+    second = client.get(base + f"&size=25&after={first.next_cursor}").context["page"]
+    subjects = [r.thread.subject for r in first.rows + second.rows]
+    assert len(subjects) == len(set(subjects)) == 30
+    assert subjects[0] == "Topic 29"
+    assert _queries(client, base + "&size=25") == _queries(client, base + "&size=200")
