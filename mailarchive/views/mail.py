@@ -34,6 +34,7 @@ from spaces.selectors import (
 )
 
 from ..forms import MailListForm, ThreadPageForm
+from ..framesize import frame_size
 from ..models import Attachment, Message, ReadingPreference
 from ..parsing.locations import LocationIndex
 from ..sanitize import SanitizedHtml, sanitize_html
@@ -314,6 +315,7 @@ def message_detail(request: HttpRequest, space: Space, message_pk: int) -> HttpR
             "attachments": parts,
             "text_html": render_text(message.text_body) if message.text_body else "",
             "html": html,
+            "frame_classes": frame_size(html.html).css_classes if html else "",
             "allow_remote": allow_remote,
             "remote_token": remote_content_token(request, message.pk)
             if html is not None and html.has_remote_content and not allow_remote
@@ -339,6 +341,7 @@ class ShownEntry:
     attachments: list[Attachment]
     text_html: str
     html: SanitizedHtml | None
+    frame_classes: str
 
 
 def _shown_entry(
@@ -364,6 +367,7 @@ def _shown_entry(
         attachments=entry.attachments,
         text_html=text_html,
         html=html,
+        frame_classes=frame_size(html.html).css_classes if html else "",
     )
 
 

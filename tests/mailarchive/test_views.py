@@ -1014,3 +1014,19 @@ def test_conversation_view_pages_with_a_fixed_number_of_queries(actors):
     assert len(subjects) == len(set(subjects)) == 30
     assert subjects[0] == "Topic 29"
     assert _queries(client, base + "&size=25") == _queries(client, base + "&size=200")
+
+
+def test_frame_height_classes_are_current_and_grow_with_the_mail():
+    from pathlib import Path
+
+    from mailarchive.framesize import frame_css, frame_size
+
+    stylesheet = Path(__file__).parents[2] / "static" / "css" / "frames.css"
+    assert stylesheet.read_text() == frame_css()
+    short = frame_size("<p>One line.</p>").heights
+    long = frame_size("<p>" + "word " * 2000 + "</p>").heights
+    assert short == {"s": short["s"], "m": short["m"], "l": short["l"]}
+    assert all(short[k] < 100 for k in short)
+    assert long["s"] > long["m"] > long["l"] > 1000
+    hidden = frame_size("<style>" + "p{}" * 5000 + "</style><p>x</p>").heights
+    assert hidden == short
