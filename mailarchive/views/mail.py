@@ -315,7 +315,7 @@ def message_detail(request: HttpRequest, space: Space, message_pk: int) -> HttpR
             "attachments": parts,
             "text_html": render_text(message.text_body) if message.text_body else "",
             "html": html,
-            "frame_classes": frame_size(html.html).css_classes if html else "",
+            "frame_fit": frame_size(html.html).tokens if html else "",
             "allow_remote": allow_remote,
             "remote_token": remote_content_token(request, message.pk)
             if html is not None and html.has_remote_content and not allow_remote
@@ -341,7 +341,7 @@ class ShownEntry:
     attachments: list[Attachment]
     text_html: str
     html: SanitizedHtml | None
-    frame_classes: str
+    frame_fit: str
 
 
 def _shown_entry(
@@ -367,7 +367,7 @@ def _shown_entry(
         attachments=entry.attachments,
         text_html=text_html,
         html=html,
-        frame_classes=frame_size(html.html).css_classes if html else "",
+        frame_fit=frame_size(html.html).tokens if html else "",
     )
 
 
