@@ -5,10 +5,12 @@ from __future__ import annotations
 import zoneinfo
 from datetime import date
 from functools import cache
+from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
+from django.http import QueryDict
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
@@ -74,6 +76,15 @@ class MailListForm(forms.Form):
     after = CursorField()
     before = CursorField()
     last = forms.BooleanField(required=False)
+
+    def __init__(self, data: QueryDict | None = None, **kwargs: Any) -> None:
+        # The choices shown are those in effect, also when the address leaves
+        # them out: a bound field shows only what the query string holds.
+        if data is not None:
+            data = data.copy()
+            if not data.get("size"):
+                data["size"] = str(DEFAULT_PAGE_SIZE)
+        super().__init__(data, **kwargs)
 
     def clean_sort(self) -> Sort:
         return Sort(self.cleaned_data["sort"] or Sort.NEWEST)
