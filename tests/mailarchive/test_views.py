@@ -1030,3 +1030,39 @@ def test_frame_height_classes_are_current_and_grow_with_the_mail():
     assert long["s"] > long["m"] > long["l"] > 1000
     hidden = frame_size("<style>" + "p{}" * 5000 + "</style><p>x</p>").heights
     assert hidden == short
+
+
+@pytest.mark.django_db
+def test_per_page_shows_the_size_the_list_has(actors):
+    """GIVEN no size in the address WHEN the list is shown THEN the "Per page"
+    choice says the size used (pressing Show keeps it)."""
+    response = client_for(actors, "viewer").get(url("mail-list", key="SALES"))
+    body = response.content.decode()
+    chosen = re.search(r'<select name="size"[^>]*>.*?</select>', body, re.S)
+    assert chosen is not None
+    assert re.search(r'<option value="50" selected>', chosen.group(0))
+    assert 'value="25" selected' not in chosen.group(0)
+
+
+@pytest.mark.django_db
+def test_month_headings_follow_the_language(actors, mail):
+    client = client_for(actors, "viewer")
+    english = client.get(url("mail-list", key="SALES")).content.decode()
+    assert "March 2024" in english
+    client.cookies["django_language"] = "ja"
+    japanese = client.get(
+        url("mail-list", key="SALES"), HTTP_ACCEPT_LANGUAGE="ja"
+    ).content.decode()
+    assert "2024年3月" in japanese
+    assert "3月 2024" not in japanese
+
+
+@pytest.mark.django_db
+def test_search_page_links_its_mbox_export(actors, mail):
+    body = (
+        client_for(actors, "viewer")
+        .get(url("space-search", key="SALES") + "?q=plans")
+        .content.decode()
+    )
+    export = reverse("mbox:export-search", kwargs={"key": "SALES"})
+    assert f"{export}?q=plans" in body
