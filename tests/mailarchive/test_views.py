@@ -1066,3 +1066,37 @@ def test_search_page_links_its_mbox_export(actors, mail):
     )
     export = reverse("mbox:export-search", kwargs={"key": "SALES"})
     assert f"{export}?q=plans" in body
+
+
+@pytest.mark.django_db
+def test_mail_without_date_is_dated_by_its_earliest_trustworthy_received(actors):
+    """GIVEN mail from 2001 with no Date: header WHEN it is archived THEN it is
+    filed under its earliest zoned, plausible Received: date (not the fetch
+    time, not a 1970 stamp), and its page says which date that is."""
+    raw = (
+        b"Received: from b.example by c.example; Tue, 3 Apr 2001 10:05:00 +0000\r\n"
+        b"Received: from a.example by b.example; Tue, 3 Apr 2001 12:01:00 +0200\r\n"
+        b"Received: from x by a.example; Thu, 1 Jan 1970 00:00:00 +0000\r\n"
+        b"Received: from y by a.example; Tue, 3 Apr 2001 09:00:00\r\n"
+        b"Received: from z by a.example (no date at all)\r\n"
+        b"From: old@example.com\r\nSubject: Old mail\r\n"
+        b"Message-ID: <old@x>\r\n\r\nFrom the archives.\r\n"
+    )
+    message = ingest(actors.space, raw)
+    assert message.date == datetime(2001, 4, 3, 10, 1, tzinfo=UTC)
+    assert message.date_offset_minutes == 120
+    assert "date-from-received" in message.problems
+    page = client_for(actors, "viewer").get(
+        url("message-detail", key="SALES", message_pk=message.pk)
+    )
+    assert "when the first mail server received it" in page.content.decode()
+    bare = ingest(
+        actors.space,
+        b"From: a@example.com\r\nSubject: Undated\r\nMessage-ID: <u@x>\r\n\r\nx\r\n",
+    )
+    assert "date-from-received" not in bare.problems
+    assert abs(bare.date - bare.received_at) < timedelta(minutes=5)
+    undated = client_for(actors, "viewer").get(
+        url("message-detail", key="SALES", message_pk=bare.pk)
+    )
+    assert "when the archive received it" in undated.content.decode()
