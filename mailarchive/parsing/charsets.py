@@ -384,6 +384,11 @@ def _plausibility(text: str) -> int:
     return score
 
 
+def _has_controls(text: str) -> bool:
+    """Whether ``text`` holds control characters, which no subject is written in."""
+    return any(unicodedata.category(c) == "Cc" for c in text)
+
+
 def hint_is_multibyte(hint: str | None) -> bool:
     """Whether ``hint`` names a charset of more than one byte per character."""
     codec = resolve_charset(hint)
@@ -406,7 +411,7 @@ def _most_plausible_header(
     best, best_score = first, _plausibility(first.text)
     for codec in _HEADER_CANDIDATES:
         text = _try_decode(data, codec)
-        if text is None or text == best.text:
+        if text is None or text == best.text or _has_controls(text):
             continue
         score = _plausibility(text)
         if score > best_score:
