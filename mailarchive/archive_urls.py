@@ -19,6 +19,7 @@ urlpatterns = [
     path(MAIL + "trash/", trash.trash, name="trash"),
     path(MAIL + "trash/action/", trash.trash_action, name="trash-action"),
     path(MAIL + "delete-all/", trash.delete_all, name="delete-all"),
+    path(MAIL + "undo-delete/", mail.message_undo_delete, name="undo-delete"),
     path(MAIL + "threads/<int:thread_id>/", mail.thread_detail, name="thread-detail"),
     path(MESSAGE, mail.message_detail, name="message-detail"),
     path(MESSAGE + "raw/", mail.message_raw, name="message-raw"),

@@ -15,6 +15,7 @@ from .preferences import reading_preference_set
 from .threads import thread_refresh
 from .trash import (
     message_trash,
+    message_trash_undo,
     messages_purge,
     messages_restore,
     space_mail_trash_all,
@@ -29,6 +30,7 @@ __all__ = [
     "feed_token_revoke",
     "message_ingest",
     "message_trash",
+    "message_trash_undo",
     "messages_index",
     "messages_index_pending",
     "messages_purge",

@@ -61,7 +61,7 @@ from ..selectors import (
     thread_page_of,
     thread_position,
 )
-from ..services import message_trash, messages_restore
+from ..services import message_trash, message_trash_undo, messages_restore
 from ..storage import blob_open, blob_read
 from ..textrender import render_text
 from .common import download_type, file_headers, request_origin, with_page_policy
@@ -534,12 +534,35 @@ def message_delete(request: HttpRequest, space: Space, message_pk: int) -> HttpR
             request,
             _("“%(subject)s” was moved to the trash.")
             % {"subject": message.subject or _("(no subject)")},
+            extra_tags="undo",
         )
+        request.session[UNDO_SESSION_KEY] = [space.key, message.pk]
     if following is not None:
         return redirect(
             "mailarchive:message-detail", key=space.key, message_pk=following.pk
         )
     return redirect("mailarchive:mail-list", key=space.key)
+
+
+UNDO_SESSION_KEY = "mailarchive.undo_trash"
+
+
+@require_POST
+@space_required(Level.DELETE)
+def message_undo_delete(request: HttpRequest, space: Space) -> HttpResponse:
+    """Take back the reader's latest removal in this space (the Undo button
+    shown right after it), then show the message again."""
+    remembered = request.session.get(UNDO_SESSION_KEY) or [None, None]
+    key, message_pk = remembered
+    if key != space.key or not isinstance(message_pk, int):
+        flash.error(request, _("There is nothing to undo."))
+        return redirect("mailarchive:mail-list", key=space.key)
+    del request.session[UNDO_SESSION_KEY]
+    if not message_trash_undo(space=space, message_pk=message_pk, actor=request.user):
+        flash.error(request, _("That removal can no longer be undone here."))
+        return redirect("mailarchive:mail-list", key=space.key)
+    flash.success(request, _("The message is back."))
+    return redirect("mailarchive:message-detail", key=space.key, message_pk=message_pk)
 
 
 @require_POST

@@ -1100,3 +1100,45 @@ def test_mail_without_date_is_dated_by_its_earliest_trustworthy_received(actors)
         url("message-detail", key="SALES", message_pk=bare.pk)
     )
     assert "when the archive received it" in undated.content.decode()
+
+
+@pytest.mark.django_db
+def test_a_remover_can_undo_a_removal_right_after_it(actors, mail):
+    """GIVEN someone who may remove mail but not open the trash WHEN they
+    remove a message THEN the next page offers Undo, which brings it back
+    once; nobody else's removal and no stale one can be undone that way."""
+    deleter = client_for(actors, "deleter")
+    address = url("message-detail", key="SALES", message_pk=mail.reply.pk)
+    removed = deleter.post(
+        url("message-delete", key="SALES", message_pk=mail.reply.pk), follow=True
+    )
+    page = removed.content.decode()
+    assert url("undo-delete", key="SALES") in page and "Undo" in page
+    assert deleter.get(address).status_code == 404
+    undone = deleter.post(url("undo-delete", key="SALES"))
+    assert undone.status_code == 302 and undone.url == address
+    assert deleter.get(address).status_code == 200
+    again = deleter.post(url("undo-delete", key="SALES"), follow=True)
+    assert "nothing to undo" in again.content.decode()
+
+    client_for(actors, "admin").post(
+        url("message-delete", key="SALES", message_pk=mail.reply.pk)
+    )
+    session = deleter.session
+    session["mailarchive.undo_trash"] = ["SALES", mail.reply.pk]
+    session.save()
+    deleter.post(url("undo-delete", key="SALES"))
+    assert Message.objects.get(pk=mail.reply.pk).deleted_at is not None
+
+    Message.objects.filter(pk=mail.root.pk).update(
+        deleted_at=datetime.now(UTC) - timedelta(hours=1),
+        deleted_by=actors.deleter,
+    )
+    session = deleter.session
+    session["mailarchive.undo_trash"] = ["SALES", mail.root.pk]
+    session.save()
+    deleter.post(url("undo-delete", key="SALES"))
+    assert Message.objects.get(pk=mail.root.pk).deleted_at is not None
+    assert client_for(actors, "viewer").post(
+        url("undo-delete", key="SALES")
+    ).status_code in (403, 404)
