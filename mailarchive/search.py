@@ -79,6 +79,9 @@ class ParsedQuery:
     terms: list[Term] = field(default_factory=list)
     # The terms matched as words, rewritten for websearch_to_tsquery.
     websearch: str = ""
+    # The terms as alternatives: ``a or b c`` is ((a, b), (c,)), each group
+    # matching when one of its terms does. A negated term stands alone.
+    groups: list[list[Term]] = field(default_factory=list)
 
     @property
     def highlight_terms(self) -> list[str]:
@@ -91,14 +94,15 @@ def query_parse(text: str) -> ParsedQuery:
     At most ``MAX_QUERY_TERMS`` terms; linear in ``len(text)``.
     """
     terms: list[Term] = []
-    words: list[str] = []
+    groups: list[list[Term]] = []
+    either = False
     for match in _TOKEN.finditer(text):
         negated_phrase, phrase, bare = match.groups()
         if phrase is not None:
             term = Term(text=phrase.strip(), negated=bool(negated_phrase), phrase=True)
         else:
             if bare.lower() == "or":
-                words.append("or")
+                either = True
                 continue
             negated = bare.startswith("-") and len(bare) > 1
             term = Term(text=bare[1:] if negated else bare, negated=negated)
@@ -107,14 +111,21 @@ def query_parse(text: str) -> ParsedQuery:
         if len(terms) >= MAX_QUERY_TERMS:
             break
         terms.append(term)
-        if not term.unspaced:
-            quoted = f'"{term.text}"' if term.phrase else term.text
-            words.append(("-" if term.negated else "") + quoted)
-    while words and words[0] == "or":
-        words.pop(0)
-    while words and words[-1] == "or":
-        words.pop()
-    return ParsedQuery(terms=terms, websearch=" ".join(words))
+        if either and groups and not term.negated and not groups[-1][-1].negated:
+            groups[-1].append(term)
+        else:
+            groups.append([term])
+        either = False
+    # Groups holding an unspaced term are matched as substrings as a whole.
+    words = [
+        " or ".join(
+            ("-" if t.negated else "") + (f'"{t.text}"' if t.phrase else t.text)
+            for t in group
+        )
+        for group in groups
+        if not any(t.unspaced for t in group)
+    ]
+    return ParsedQuery(terms=terms, websearch=" ".join(words), groups=groups)
 
 
 @dataclass(frozen=True)
@@ -145,6 +156,12 @@ def _day_start(day: date) -> datetime:
     )
 
 
+def full_text_available() -> bool:
+    """Whether the database matches words itself (PostgreSQL full-text search);
+    otherwise every term is a substring match."""
+    return connection.vendor == "postgresql"
+
+
 def messages_search(
     queryset: QuerySet[Message], search: MailSearch
 ) -> tuple[QuerySet[Message], ParsedQuery]:
@@ -156,21 +173,27 @@ def messages_search(
     """
     parsed = query_parse(search.text)
     qs = queryset.filter(deleted_at__isnull=True)
-    postgres = connection.vendor == "postgresql"
+    postgres = full_text_available()
     ts_query = None
     if postgres and parsed.websearch:
         ts_query = PgSearchQuery(
             parsed.websearch, search_type="websearch", config="simple"
         )
         qs = qs.filter(search_vector=ts_query)
-    for term in parsed.terms:
-        if postgres and not term.unspaced:
+    for group in parsed.groups:
+        if postgres and not any(term.unspaced for term in group):
             continue
         # A substring match: LIKE is served by the trigram index on PostgreSQL;
-        # unspaced scripts have no letter case, other text does.
-        lookup = "search_text__contains" if term.unspaced else "search_text__icontains"
-        condition = Q(**{lookup: term.text})
-        qs = qs.exclude(condition) if term.negated else qs.filter(condition)
+        # unspaced scripts have no letter case, other text does. On PostgreSQL
+        # a group that also holds words is matched here as a whole, so that
+        # "会議 or budget" keeps its "or".
+        condition = Q()
+        for term in group:
+            lookup = (
+                "search_text__contains" if term.unspaced else "search_text__icontains"
+            )
+            condition |= Q(**{lookup: term.text})
+        qs = qs.exclude(condition) if group[0].negated else qs.filter(condition)
     if search.sender:
         qs = qs.filter(
             Q(from_address__icontains=search.sender)

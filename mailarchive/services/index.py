@@ -98,7 +98,7 @@ def _search_text(parsed: ParsedMessage) -> str:
     people += parsed.to + parsed.cc
     parts = [parsed.subject]
     parts += [f"{p.name} {p.address}" for p in people]
-    parts += [a.filename for a in parsed.attachments if not a.inline]
+    parts += [a.filename for a in parsed.attachments]
     parts.append(body_text_for_search(parsed))
     return _clean("\n".join(parts), SEARCH_TEXT_LIMIT)
 

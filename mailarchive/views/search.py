@@ -9,6 +9,7 @@ from django.db.models import QuerySet
 from django.db.models.functions import Left
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import render
+from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 
@@ -56,13 +57,29 @@ class Results:
     has_next_number: bool
 
 
+def _excerpt(message: Message, terms: list[str]) -> SafeString:
+    """The body around the first match, or the recipients when they matched and
+    the body did not (a search for a colleague's address)."""
+    body = excerpt_around(message.body_start, terms)
+    if "<mark>" in body:
+        return body
+    people = "; ".join(
+        f"{name} <{address}>" if name else address
+        for name, address in [*(message.to or []), *(message.cc or [])]
+    )
+    around = excerpt_around(people, terms)
+    if "<mark>" not in around:
+        return body
+    return format_html("{} {}", _("To/Cc:"), around)
+
+
 def _results(form: SearchForm, base: QuerySet[Message], search: MailSearch) -> Results:
     """Run ``search`` over ``base``; raises BadCursor for a broken page link."""
     qs, parsed = messages_search(base, search)
     count = qs.order_by()[: COUNT_LIMIT + 1].count()
     qs = (
         qs.select_related("space")
-        .only(*LIST_FIELDS, "space__key", "space__name")
+        .only(*LIST_FIELDS, "to", "cc", "space__key", "space__name")
         .annotate(body_start=Left("text_body", EXCERPT_SOURCE_CHARS))
     )
     terms = parsed.highlight_terms
@@ -87,7 +104,7 @@ def _results(form: SearchForm, base: QuerySet[Message], search: MailSearch) -> R
         Hit(
             message=m,
             subject=highlight(m.subject or _("(no subject)"), terms),
-            excerpt=excerpt_around(m.body_start, terms),
+            excerpt=_excerpt(m, terms),
         )
         for m in rows
     ]
