@@ -197,6 +197,7 @@ AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("ja", _("Japanese"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+FORMAT_MODULE_PATH = ["mailarchive.formats"]
 TIME_ZONE = env.str("MAILARCHIVE_TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True
