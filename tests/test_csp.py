@@ -167,3 +167,12 @@ def test_a_policy_set_by_a_view_is_kept(actors, site):
     policy = client.get(message)["Content-Security-Policy"]
     assert policy.startswith("default-src 'none'")
     assert "style-src 'self' 'unsafe-inline'" in policy  # the mail's own layout
+
+
+@pytest.mark.django_db
+def test_pages_name_a_favicon_and_favicon_ico_finds_it(client):
+    page = client.get("/login/").content.decode()
+    assert 'rel="icon"' in page and "img/favicon.svg" in page
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301
+    assert response["Location"].endswith("img/favicon.svg")
