@@ -1142,3 +1142,17 @@ def test_a_remover_can_undo_a_removal_right_after_it(actors, mail):
     assert client_for(actors, "viewer").post(
         url("undo-delete", key="SALES")
     ).status_code in (403, 404)
+
+
+@pytest.mark.django_db
+def test_mail_headings_name_the_space(actors):
+    client = client_for(actors, "admin")
+    name = actors.space.name
+    for address in (
+        url("mail-list", key="SALES"),
+        url("mail-months", key="SALES"),
+        url("trash", key="SALES"),
+        reverse("mbox:import-list", kwargs={"key": "SALES"}),
+    ):
+        heading = re.search(r"<h1>(.*?)</h1>", client.get(address).content.decode())
+        assert heading is not None and escape(name) in heading.group(1), address
