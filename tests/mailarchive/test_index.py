@@ -245,3 +245,27 @@ def test_reindex_gives_the_same_messages_threads_and_search_results():
     assert search_hits(space, ["Topic", "message", "p3@example.com"]) == hits
     assert not Message.objects.exclude(index_state="indexed").exists()
     assert "indexed 20 messages" in out.getvalue()
+
+
+def test_beat_dispatches_the_due_poll_as_it_starts():
+    """GIVEN beat starting WHEN its init signal fires THEN the due-accounts
+    poll is sent at once, with the schedule entry's own options."""
+    from types import SimpleNamespace
+
+    from celery import signals
+
+    from mailarchive.celery import app as celery_app
+
+    sent = []
+
+    class Beat:
+        """Stands for beat's service: signal senders must be hashable."""
+
+        app = SimpleNamespace(
+            conf=celery_app.conf,
+            send_task=lambda name, **options: sent.append((name, options)),
+        )
+
+    signals.beat_init.send(sender=Beat())
+    entry = celery_app.conf.beat_schedule["poll-mail-accounts"]
+    assert (entry["task"], entry["options"]) in sent
