@@ -91,9 +91,14 @@ class DurableFileSystemStorage(FileSystemStorage):
             if full.exists():
                 os.utime(full)
                 continue
-            full.parent.mkdir(parents=True, exist_ok=True)
+            # The same private directories and modes as a single save.
+            self._make_directories(full.parent)
             tmp = full.with_name(f".{full.name}.{os.getpid()}.tmp")
-            with tmp.open("wb") as out:
+            mode = self.file_permissions_mode or 0o666
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+            with os.fdopen(fd, "wb") as out:
+                if self.file_permissions_mode is not None:
+                    os.fchmod(out.fileno(), self.file_permissions_mode)
                 out.write(data)
                 if not _SYNCFS:
                     out.flush()
