@@ -19,6 +19,7 @@ urlpatterns = [
     path(MAIL + "trash/", trash.trash, name="trash"),
     path(MAIL + "trash/action/", trash.trash_action, name="trash-action"),
     path(MAIL + "delete-all/", trash.delete_all, name="delete-all"),
+    path(MAIL + "undo-delete/", mail.message_undo_delete, name="undo-delete"),
     path(MAIL + "threads/<int:thread_id>/", mail.thread_detail, name="thread-detail"),
     path(MESSAGE, mail.message_detail, name="message-detail"),
     path(MESSAGE + "raw/", mail.message_raw, name="message-raw"),
@@ -43,4 +44,5 @@ urlpatterns = [
     path("search/", search.search_all, name="search"),
     path("feeds/", preferences.feed_token, name="feed-token"),
     path("preferences/time-zone/", preferences.time_zone, name="time-zone"),
+    path("preferences/mail-view/", preferences.mail_view, name="mail-view"),
 ]

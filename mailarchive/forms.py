@@ -5,15 +5,18 @@ from __future__ import annotations
 import zoneinfo
 from datetime import date
 from functools import cache
+from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
+from django.http import QueryDict
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+from .models import ReadingPreference
 from .search import MailSearch, Order
-from .selectors import DEFAULT_PAGE_SIZE, PAGE_SIZES, Sort
+from .selectors import DEFAULT_PAGE_SIZE, PAGE_SIZES, Sort, ThreadOrder
 
 PAGE_SIZE_CHOICES = [(str(n), str(n)) for n in PAGE_SIZES]
 SORT_CHOICES = [
@@ -67,12 +70,54 @@ class MailListForm(forms.Form):
         empty_value=DEFAULT_PAGE_SIZE,
         label=_("Per page"),
     )
+    view = forms.ChoiceField(
+        choices=ReadingPreference.MailView.choices, required=False, label=_("Show")
+    )
     after = CursorField()
     before = CursorField()
     last = forms.BooleanField(required=False)
 
+    def __init__(self, data: QueryDict | None = None, **kwargs: Any) -> None:
+        # The choices shown are those in effect, also when the address leaves
+        # them out: a bound field shows only what the query string holds.
+        if data is not None:
+            data = data.copy()
+            if not data.get("size"):
+                data["size"] = str(DEFAULT_PAGE_SIZE)
+        super().__init__(data, **kwargs)
+
     def clean_sort(self) -> Sort:
         return Sort(self.cleaned_data["sort"] or Sort.NEWEST)
+
+
+class MailViewForm(forms.Form):
+    """The choice between the list of messages and the list of conversations."""
+
+    view = forms.ChoiceField(choices=ReadingPreference.MailView.choices)
+    next = forms.CharField(required=False, max_length=2000)
+
+
+THREAD_ORDER_CHOICES = [
+    (ThreadOrder.DATE.value, _("By date")),
+    (ThreadOrder.TREE.value, _("As a tree")),
+]
+
+
+class ThreadPageForm(forms.Form):
+    """The query string of a thread page. Every field may be left out."""
+
+    order = forms.ChoiceField(
+        choices=THREAD_ORDER_CHOICES, required=False, label=_("Order")
+    )
+    page = forms.IntegerField(
+        required=False, min_value=1, max_value=1_000_000, label=_("Page")
+    )
+    message = forms.IntegerField(
+        required=False, min_value=1, max_value=2**63 - 1, label=_("Message")
+    )
+
+    def clean_order(self) -> ThreadOrder:
+        return ThreadOrder(self.cleaned_data["order"] or ThreadOrder.DATE)
 
 
 class SearchForm(forms.Form):

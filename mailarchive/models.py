@@ -387,3 +387,31 @@ class OrphanBlob(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class ReadingPreference(models.Model):
+    """How a user likes to read: the mail list as messages or as conversations."""
+
+    class MailView(models.TextChoices):
+        MESSAGES = "messages", _("Messages")
+        THREADS = "threads", _("Conversations")
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="reading_preference",
+        verbose_name=_("user"),
+    )
+    mail_view = models.CharField(
+        _("mail list shows"),
+        max_length=16,
+        choices=MailView.choices,
+        default=MailView.MESSAGES,
+    )
+
+    class Meta:
+        verbose_name = _("reading preference")
+        verbose_name_plural = _("reading preferences")
+
+    def __str__(self) -> str:
+        return f"{self.user}: {self.mail_view}"

@@ -26,7 +26,7 @@ from django.contrib.postgres.search import SearchRank
 from django.db import connection
 from django.db.models import F, Q, QuerySet, Subquery
 from django.db.models.functions import Left
-from django.utils.html import escape
+from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 
@@ -105,6 +105,9 @@ class ParsedQuery:
     websearch: str = ""
     # ``in:attachments`` was among the words: look inside attachments only.
     in_attachments: bool = False
+    # The terms as alternatives: ``a or b c`` is ((a, b), (c,)), each group
+    # matching when one of its terms does. A negated term stands alone.
+    groups: list[list[Term]] = field(default_factory=list)
 
     @property
     def highlight_terms(self) -> list[str]:
@@ -117,8 +120,9 @@ def query_parse(text: str) -> ParsedQuery:
     At most ``MAX_QUERY_TERMS`` terms; linear in ``len(text)``.
     """
     terms: list[Term] = []
-    words: list[str] = []
     in_attachments = False
+    groups: list[list[Term]] = []
+    either = False
     for match in _TOKEN.finditer(text):
         negated_phrase, phrase, bare = match.groups()
         if bare is not None and bare.lower() in _IN_ATTACHMENTS:
@@ -128,7 +132,7 @@ def query_parse(text: str) -> ParsedQuery:
             term = Term(text=phrase.strip(), negated=bool(negated_phrase), phrase=True)
         else:
             if bare.lower() == "or":
-                words.append("or")
+                either = True
                 continue
             negated = bare.startswith("-") and len(bare) > 1
             term = Term(text=bare[1:] if negated else bare, negated=negated)
@@ -137,15 +141,25 @@ def query_parse(text: str) -> ParsedQuery:
         if len(terms) >= MAX_QUERY_TERMS:
             break
         terms.append(term)
-        if not term.unspaced:
-            quoted = f'"{term.text}"' if term.phrase else term.text
-            words.append(("-" if term.negated else "") + quoted)
-    while words and words[0] == "or":
-        words.pop(0)
-    while words and words[-1] == "or":
-        words.pop()
+        if either and groups and not term.negated and not groups[-1][-1].negated:
+            groups[-1].append(term)
+        else:
+            groups.append([term])
+        either = False
+    # Groups holding an unspaced term are matched as substrings as a whole.
+    words = [
+        " or ".join(
+            ("-" if t.negated else "") + (f'"{t.text}"' if t.phrase else t.text)
+            for t in group
+        )
+        for group in groups
+        if not any(t.unspaced for t in group)
+    ]
     return ParsedQuery(
-        terms=terms, websearch=" ".join(words), in_attachments=in_attachments
+        terms=terms,
+        websearch=" ".join(words),
+        in_attachments=in_attachments,
+        groups=groups,
     )
 
 
@@ -179,6 +193,12 @@ class MailSearch:
         return self.in_attachments or query_parse(self.text).in_attachments
 
 
+def full_text_available() -> bool:
+    """Whether the database matches words itself (PostgreSQL full-text search);
+    otherwise every term is a substring match."""
+    return connection.vendor == "postgresql"
+
+
 def messages_search(
     queryset: QuerySet[Message], search: MailSearch
 ) -> tuple[QuerySet[Message], ParsedQuery]:
@@ -190,7 +210,7 @@ def messages_search(
     """
     parsed = query_parse(search.text)
     qs = queryset.filter(deleted_at__isnull=True)
-    postgres = connection.vendor == "postgresql"
+    postgres = full_text_available()
     ts_query = None
     if postgres and parsed.websearch:
         ts_query = PgSearchQuery(
@@ -215,15 +235,20 @@ def _substring_terms(
     qs: QuerySet, parsed: ParsedQuery, column: str, *, postgres: bool
 ) -> QuerySet:
     """``qs`` narrowed by the terms matched as substrings of ``column``: all of
-    them on SQLite, those in unspaced scripts on PostgreSQL."""
-    for term in parsed.terms:
-        if postgres and not term.unspaced:
+    them on SQLite, the groups holding unspaced scripts on PostgreSQL. Each
+    group of alternatives (``a or b``) matches when one of its terms does."""
+    for group in parsed.groups:
+        if postgres and not any(term.unspaced for term in group):
             continue
         # A substring match: LIKE is served by the trigram index on PostgreSQL;
-        # unspaced scripts have no letter case, other text does.
-        lookup = f"{column}__contains" if term.unspaced else f"{column}__icontains"
-        condition = Q(**{lookup: term.text})
-        qs = qs.exclude(condition) if term.negated else qs.filter(condition)
+        # unspaced scripts have no letter case, other text does. On PostgreSQL
+        # a group that also holds words is matched here as a whole, so that
+        # "会議 or budget" keeps its "or".
+        condition = Q()
+        for term in group:
+            lookup = f"{column}__contains" if term.unspaced else f"{column}__icontains"
+            condition |= Q(**{lookup: term.text})
+        qs = qs.exclude(condition) if group[0].negated else qs.filter(condition)
     return qs
 
 
@@ -455,7 +480,7 @@ def search_results(
     count = qs.order_by()[: COUNT_LIMIT + 1].count()
     qs = (
         qs.select_related("space")
-        .only(*LIST_FIELDS, "space__key", "space__name")
+        .only(*LIST_FIELDS, "to", "cc", "space__key", "space__name")
         .annotate(body_start=Left("text_body", EXCERPT_SOURCE_CHARS))
     )
     terms = parsed.highlight_terms
@@ -476,7 +501,7 @@ def search_results(
         Hit(
             message=m,
             subject=highlight(m.subject or _("(no subject)"), terms),
-            excerpt=excerpt_around(m.body_start, terms),
+            excerpt=_excerpt(m, terms),
         )
         for m in rows
     ]
@@ -489,6 +514,22 @@ def search_results(
         page_number=number,
         has_next_number=has_next_number,
     )
+
+
+def _excerpt(message: Message, terms: list[str]) -> SafeString:
+    """The body around the first match, or the recipients when they matched and
+    the body did not (a search for a colleague's address)."""
+    body = excerpt_around(message.body_start, terms)
+    if "<mark>" in body:
+        return body
+    people = "; ".join(
+        f"{name} <{address}>" if name else address
+        for name, address in [*(message.to or []), *(message.cc or [])]
+    )
+    around = excerpt_around(people, terms)
+    if "<mark>" not in around:
+        return body
+    return format_html("{} {}", _("To/Cc:"), around)
 
 
 def _show_attachment_matches(hits: list[Hit], terms: list[str]) -> None:

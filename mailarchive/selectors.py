@@ -17,7 +17,7 @@ from datetime import MAXYEAR, MINYEAR, UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from django.db.models import Count, F, Q, QuerySet, Value
+from django.db.models import Count, F, Prefetch, Q, QuerySet, Value
 from django.db.models.functions import (
     Coalesce,
     Greatest,
@@ -30,7 +30,14 @@ from django.utils import timezone
 
 from spaces.models import Space
 
-from .models import Attachment, AttachmentText, FeedToken, Message, Thread
+from .models import (
+    Attachment,
+    AttachmentText,
+    FeedToken,
+    Message,
+    ReadingPreference,
+    Thread,
+)
 from .threading import ThreadInput, ThreadNode, flatten, thread_messages
 
 PAGE_SIZES = (25, 50, 100, 200)
@@ -622,3 +629,228 @@ def feed_token_owner(token: str) -> FeedToken | None:
         .select_related("user")
         .first()
     )
+
+
+# Messages shown with their bodies on one page of a thread: enough to read a
+# conversation in one go, few enough that its HTML frames load quickly.
+THREAD_PAGE_SIZE = 20
+
+
+class ThreadOrder(StrEnum):
+    DATE = "date"
+    TREE = "tree"
+
+
+@dataclass(frozen=True)
+class ConversationEntry:
+    """One message of a thread page, with its attachments, at its tree depth."""
+
+    depth: int
+    message: Message
+    attachments: list[Attachment]
+
+
+@dataclass(frozen=True)
+class Participant:
+    name: str
+    address: str
+
+
+@dataclass
+class ConversationPage:
+    """A page of a thread: its outline, the page's messages and where it is."""
+
+    outline: list[TreeRow]
+    entries: list[ConversationEntry]
+    number: int
+    page_count: int
+    participants: list[Participant]
+    newest_pk: int | None
+
+
+def _conversation_order(outline: list[TreeRow], order: ThreadOrder) -> list[TreeRow]:
+    """The thread's messages (placeholders left out) in reading order."""
+    present = [r for r in outline if r.message is not None]
+    if order == ThreadOrder.TREE:
+        return present
+    dated = sorted(present, key=lambda r: (r.message.date, r.message.pk))
+    return [TreeRow(depth=0, message=r.message) for r in dated]
+
+
+def thread_conversation(
+    thread: Thread,
+    *,
+    order: ThreadOrder = ThreadOrder.DATE,
+    page: int = 1,
+    size: int = THREAD_PAGE_SIZE,
+) -> ConversationPage:
+    """One page of ``thread`` with the messages' bodies and attachments.
+
+    Three queries whatever the thread's or the page's size: the outline (light
+    fields of every live message, for the order and the participants), the
+    page's messages in full, and their attachments. A page number past the end
+    gives the last page.
+    """
+    outline = thread_tree(thread)
+    ordered = _conversation_order(outline, order)
+    page_count = max(1, -(-len(ordered) // size))
+    number = min(max(page, 1), page_count)
+    shown = ordered[(number - 1) * size : number * size]
+    pks = [r.message.pk for r in shown]
+    full = {
+        m.pk: m
+        for m in Message.objects.filter(pk__in=pks)
+        .defer("search_text", "search_vector")
+        .prefetch_related(
+            Prefetch(
+                "attachments",
+                queryset=Attachment.objects.order_by("position"),
+                to_attr="ordered_attachments",
+            )
+        )
+    }
+    entries = [
+        ConversationEntry(
+            depth=r.depth,
+            message=full[r.message.pk],
+            attachments=full[r.message.pk].ordered_attachments,
+        )
+        for r in shown
+        if r.message.pk in full
+    ]
+    seen: dict[str, Participant] = {}
+    for row in ordered:
+        m = row.message
+        ident = (m.from_address or m.from_name).lower()
+        if ident and ident not in seen:
+            seen[ident] = Participant(name=m.from_name, address=m.from_address)
+    newest = max(ordered, key=lambda r: (r.message.date, r.message.pk), default=None)
+    return ConversationPage(
+        outline=outline,
+        entries=entries,
+        number=number,
+        page_count=page_count,
+        participants=list(seen.values()),
+        newest_pk=newest.message.pk if newest else None,
+    )
+
+
+def thread_page_of(message: Message, *, size: int = THREAD_PAGE_SIZE) -> int:
+    """The page of its thread (oldest first) on which ``message`` is. One query."""
+    if message.thread_id is None:
+        return 1
+    keys = SORT_KEYS[Sort.OLDEST]
+    earlier = Message.objects.filter(
+        thread_id=message.thread_id, deleted_at__isnull=True
+    ).filter(_beyond(keys, [message.date, message.pk], False))
+    return earlier.count() // size + 1
+
+
+@dataclass(frozen=True)
+class ThreadNeighbours:
+    """The threads of the space active just before and just after a thread."""
+
+    older: Thread | None
+    newer: Thread | None
+
+
+THREAD_KEYS = (SortKey("last_date", True, "datetime"), SortKey("pk", True, "int"))
+
+
+def thread_neighbours(thread: Thread) -> ThreadNeighbours:
+    """The space's threads either side of ``thread`` by last activity. Two queries."""
+    if thread.last_date is None:
+        return ThreadNeighbours(older=None, newer=None)
+    values = [thread.last_date, thread.pk]
+    base = Thread.objects.filter(space_id=thread.space_id, message_count__gt=0)
+    older = base.filter(_beyond(THREAD_KEYS, values, True)).order_by(
+        *_ordering(THREAD_KEYS, True)
+    )
+    newer = base.filter(_beyond(THREAD_KEYS, values, False)).order_by(
+        *_ordering(THREAD_KEYS, False)
+    )
+    return ThreadNeighbours(older=older.first(), newer=newer.first())
+
+
+# Names shown per conversation in the list; the rest are counted.
+LIST_PARTICIPANTS = 4
+
+
+@dataclass(frozen=True)
+class ConversationRow:
+    """One line of the conversation view: a thread and who wrote in it."""
+
+    thread: Thread
+    participants: list[Participant]
+    more_participants: int
+
+
+def thread_list_page(
+    space: Space,
+    *,
+    oldest_first: bool = False,
+    month: date | None = None,
+    size: int = DEFAULT_PAGE_SIZE,
+    after: str | None = None,
+    before: str | None = None,
+    last: bool = False,
+) -> KeysetPage:
+    """One page of the space's conversations by last activity, each row a
+    ConversationRow. Two queries: the threads, then the page's senders.
+
+    ``month`` keeps the threads whose last message falls in that month.
+    """
+    qs = Thread.objects.filter(
+        space=space, message_count__gt=0, last_date__isnull=False
+    )
+    if month:
+        start, end = month_bounds(month)
+        if start is not None:
+            qs = qs.filter(last_date__gte=start)
+        if end is not None:
+            qs = qs.filter(last_date__lt=end)
+    keys = THREAD_KEYS_OLDEST if oldest_first else THREAD_KEYS
+    page = keyset_page(qs, keys, size=size, after=after, before=before, last=last)
+    senders: dict[int, dict[str, Participant]] = {t.pk: {} for t in page.rows}
+    rows = (
+        Message.objects.filter(thread_id__in=list(senders), deleted_at__isnull=True)
+        .order_by("thread_id", "date", "pk")
+        .values_list("thread_id", "from_name", "from_address")
+    )
+    for thread_id, name, address in rows:
+        ident = (address or name).lower()
+        if ident:
+            senders[thread_id].setdefault(ident, Participant(name, address))
+    page.rows = [
+        ConversationRow(
+            thread=t,
+            participants=list(senders[t.pk].values())[:LIST_PARTICIPANTS],
+            more_participants=max(0, len(senders[t.pk]) - LIST_PARTICIPANTS),
+        )
+        for t in page.rows
+    ]
+    return page
+
+
+THREAD_KEYS_OLDEST = (
+    SortKey("last_date", False, "datetime"),
+    SortKey("pk", False, "int"),
+)
+
+
+def messages_threadless_count(space: Space) -> int:
+    """Live messages of ``space`` that are in no thread (waiting to be indexed,
+    or unreadable): the conversation view cannot show them."""
+    return messages_live(space).filter(thread__isnull=True).count()
+
+
+def mail_view_for(user: Any) -> str:
+    """How ``user`` chose to see the mail list (messages unless they chose)."""
+    if not user.is_authenticated:
+        return ReadingPreference.MailView.MESSAGES
+    chosen = (
+        ReadingPreference.objects.filter(user=user)
+        .values_list("mail_view", flat=True)
+        .first()
+    )
+    return chosen or ReadingPreference.MailView.MESSAGES

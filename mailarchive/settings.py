@@ -201,6 +201,7 @@ AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("ja", _("Japanese"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+FORMAT_MODULE_PATH = ["mailarchive.formats"]
 TIME_ZONE = env.str("MAILARCHIVE_TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True
@@ -397,9 +398,15 @@ LOGGING = {
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}
     },
+    "filters": {
+        "forbidden_without_traceback": {
+            "()": "mailarchive.logfilters.ForbiddenWithoutTraceback"
+        }
+    },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": "INFO"},
     "loggers": {
+        "django.request": {"filters": ["forbidden_without_traceback"]},
         "django.db.backends": {"level": "INFO"},
         "axes": {"level": "WARNING"},
     },

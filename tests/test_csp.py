@@ -167,3 +167,28 @@ def test_a_policy_set_by_a_view_is_kept(actors, site):
     policy = client.get(message)["Content-Security-Policy"]
     assert policy.startswith("default-src 'none'")
     assert "style-src 'self' 'unsafe-inline'" in policy  # the mail's own layout
+
+
+@pytest.mark.django_db
+def test_pages_name_a_favicon_and_favicon_ico_finds_it(client):
+    page = client.get("/login/").content.decode()
+    assert 'rel="icon"' in page and "img/favicon.svg" in page
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301
+    assert response["Location"].endswith("img/favicon.svg")
+
+
+@pytest.mark.django_db
+def test_an_ordinary_403_is_logged_as_one_line_without_traceback(caplog):
+    from django.test import Client
+
+    from tests.factories import UserFactory
+
+    client = Client()
+    client.force_login(UserFactory(username="plain-member"))
+    with caplog.at_level("WARNING", logger="django.request"):
+        response = client.get("/spaces/new/")
+    assert response.status_code == 403
+    [record] = [r for r in caplog.records if r.name == "django.request"]
+    assert "Forbidden" in record.getMessage()
+    assert record.exc_info is None

@@ -162,3 +162,22 @@ def test_importing_the_package_leaves_the_umask_alone():
         text=True,
     )
     assert result.stdout.strip() == "0o22"
+
+
+def test_a_batch_of_stored_messages_is_as_private_as_one(db):
+    """GIVEN a process with the usual umask 022 WHEN a batch is stored (as
+    ingest does) THEN its files and new directories are private too."""
+    import os
+
+    from mailarchive.storage import blobs_put
+
+    previous = os.umask(0o022)
+    try:
+        stored = blobs_put("raw", [b"batch mail one " * 7, b"batch mail two " * 7])
+    finally:
+        os.umask(previous)
+    root = Path(settings.STORAGES["default"]["OPTIONS"]["location"])
+    for name, _digest in stored:
+        assert mode(root / name) == 0o600
+        for parent in list((root / name).parents)[:2]:
+            assert mode(parent) == 0o700, parent

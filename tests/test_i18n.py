@@ -307,3 +307,22 @@ def test_every_marked_string_is_in_the_catalogue(tmp_path: Path, monkeypatch) ->
         if not text:
             missing.append(entry.key)
     assert not missing, f"marked but not translated (run `make messages`): {missing}"
+
+
+@pytest.mark.parametrize("language", ["en", "ja"])
+def test_one_date_format_per_language(language):
+    """However a template shows a moment (default rendering, DATETIME_FORMAT,
+    SHORT_DATETIME_FORMAT), it reads the same; months in the language's way."""
+    from django.template import Context, Template
+    from django.utils import timezone, translation
+
+    moment = datetime(2025, 1, 5, 19, 47, tzinfo=UTC)
+    template = Template(
+        '{{ m }}|{{ m|date:"DATETIME_FORMAT" }}|{{ m|date:"SHORT_DATETIME_FORMAT" }}'
+        '|{{ m|date:"Y-m-d H:i" }}|{{ m|date:"YEAR_MONTH_FORMAT" }}'
+    )
+    with translation.override(language), timezone.override(UTC):
+        shown = template.render(Context({"m": moment})).split("|")
+    assert len(set(shown[:4])) == 1, shown
+    assert shown[0] == "2025-01-05 19:47"
+    assert shown[4] == {"en": "January 2025", "ja": "2025年1月"}[language]

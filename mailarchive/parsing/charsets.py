@@ -11,6 +11,7 @@ programs really meant, then UTF-8, then detection with charset-normalizer.
 from __future__ import annotations
 
 import codecs
+import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -320,12 +321,103 @@ def surrogates_to_text(
         return DecodedText(value)
     data = value.encode("utf-8", "surrogateescape")
     decoded = decode_text(data, None, hint=hint, detect=detect)
+    if not _is_utf8(data):
+        decoded = _most_plausible_header(data, decoded, hint=hint)
     # Raw UTF-8 in headers is RFC 6532; only other charsets are guesses.
     return DecodedText(
         decoded.text,
         guessed=decoded.guessed or not _is_utf8(data),
         detected=decoded.detected,
     )
+
+
+# Legacy charsets that undeclared 8-bit header bytes are commonly in, tried
+# against what the body's charset or the detector made of a short header.
+_HEADER_CANDIDATES = ("cp1251", "koi8_r", "cp1252", "cp1250", "iso8859_7", "cp1253")
+
+
+_HEBREW_FINALS = frozenset("ךםןףץ")
+# Japanese, Chinese and Korean words mix these freely.
+_EAST_ASIAN_SCRIPTS = frozenset(
+    {"CJK", "HIRAGANA", "KATAKANA", "HANGUL", "FULLWIDTH", "HALFWIDTH", "IDEOGRAPHIC"}
+)
+
+
+def _word_plausible(word: str) -> bool:
+    """Whether a word reads as text rather than as bytes in the wrong charset:
+    letters of one script, no mark before the first letter, no Hebrew final
+    letter inside a word, no run of three accented Latin letters (mojibake of
+    another script), no capital right after a small letter."""
+    scripts = set()
+    accented = 0
+    previous_lower = False
+    for index, char in enumerate(word):
+        if not char.isalpha():
+            if index == 0 and unicodedata.category(char).startswith("M"):
+                return False
+            accented, previous_lower = 0, False
+            continue
+        if char in _HEBREW_FINALS and index + 1 < len(word):
+            return False
+        name = unicodedata.name(char, "")
+        script = name.split(" ", 1)[0]
+        scripts.add("CJK" if script in _EAST_ASIAN_SCRIPTS else script)
+        if name.startswith("LATIN") and not char.isascii():
+            accented += 1
+            if accented >= 3:
+                return False
+        else:
+            accented = 0
+        if char.isupper() and previous_lower:
+            return False
+        previous_lower = char.islower()
+    return len(scripts) <= 1
+
+
+def _plausibility(text: str) -> int:
+    """Words of ``text`` that read as text minus those that do not."""
+    score = 0
+    for word in text.split():
+        core = word.strip(".,;:!?\"'()[]«»-–—/")
+        if core and not core.isascii():
+            score += 1 if _word_plausible(core) else -1
+    return score
+
+
+def _has_controls(text: str) -> bool:
+    """Whether ``text`` holds control characters, which no subject is written in."""
+    return any(unicodedata.category(c) == "Cc" for c in text)
+
+
+def hint_is_multibyte(hint: str | None) -> bool:
+    """Whether ``hint`` names a charset of more than one byte per character."""
+    codec = resolve_charset(hint)
+    return codec is not None and not _is_single_byte(codec)
+
+
+def _most_plausible_header(
+    data: bytes, first: DecodedText, *, hint: str | None
+) -> DecodedText:
+    """``first`` (the body's charset or the detector's guess), or a common
+    legacy charset whose reading of undeclared header bytes is more plausible.
+
+    A header is a few words: too short for the detector to be sure, and the
+    body's charset often differs from the one the sending program used for
+    the subject. Pure function.
+    """
+    if not first.detected and hint_is_multibyte(hint):
+        # A multi-byte charset that decodes the bytes at all is no accident.
+        return first
+    best, best_score = first, _plausibility(first.text)
+    for codec in _HEADER_CANDIDATES:
+        text = _try_decode(data, codec)
+        if text is None or text == best.text or _has_controls(text):
+            continue
+        score = _plausibility(text)
+        if score > best_score:
+            best = DecodedText(text, guessed=True, detected=first.detected)
+            best_score = score
+    return best
 
 
 def _is_utf8(data: bytes) -> bool:

@@ -358,6 +358,42 @@ def decode_date(
     return moment, offset_minutes
 
 
+# A Received date before this is a clock that was never set, not a date.
+_EARLIEST_PLAUSIBLE = datetime(1980, 1, 1, tzinfo=UTC)
+# Only so many trace headers are read: a message can carry thousands.
+MAX_RECEIVED = 100
+
+
+def decode_received_date(
+    values: list[str], context: HeaderContext
+) -> tuple[datetime | None, int | None]:
+    """The earliest trustworthy date of the ``Received:`` headers, for mail
+    without a readable Date header.
+
+    Trustworthy: the date after a header's last ``;`` parses, names its zone,
+    and is not before 1980. Flags ``date-from-received`` when one is used.
+    Pure; safe to re-run.
+    """
+    found: list[tuple[datetime, int | None]] = []
+    for raw in values[:MAX_RECEIVED]:
+        text = clean_text(context.raw_to_text(raw))
+        if ";" not in text:
+            continue
+        stamp = text.rsplit(";", 1)[1]
+        for _ in range(3):
+            stamp, count = _COMMENT.subn(" ", stamp)
+            if not count:
+                break
+        parsed = _parse_rfc5322_date(" ".join(stamp.split()))
+        if parsed is None or parsed[1] is None or parsed[0] < _EARLIEST_PLAUSIBLE:
+            continue
+        found.append(parsed)
+    if not found:
+        return None, None
+    context.flag("date-from-received")
+    return min(found, key=lambda item: item[0])
+
+
 def _gmt_offset_to_numeric(match: re.Match[str]) -> str:
     sign, hours, minutes = match.groups()
     return f"{sign}{int(hours):02d}{minutes or '00'}"

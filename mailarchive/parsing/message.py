@@ -18,6 +18,7 @@ from .headers import (
     decode_date,
     decode_in_reply_to,
     decode_message_id,
+    decode_received_date,
     decode_references,
     decode_unstructured,
     first_address,
@@ -127,7 +128,7 @@ _SINGLE_HEADERS = (
     "sender",
     "date",
 )
-_LIST_HEADERS = ("to", "cc", "reply-to")
+_LIST_HEADERS = ("to", "cc", "reply-to", "received")
 _READ_HEADERS = frozenset(
     name.encode() for name in (*_SINGLE_HEADERS, *_LIST_HEADERS, "mime-version")
 )
@@ -177,6 +178,10 @@ def _parse(raw: bytes) -> ParsedMessage:
     if message_id is None:
         context.flag("missing-message-id")
     date, offset = decode_date(single.get("date"), context)
+    if date is None:
+        # A message without a (readable) Date was still dated by every server
+        # it passed through; their earliest stamp beats the archive's clock.
+        date, offset = decode_received_date(lists.get("received", []), context)
     if message.defects:
         context.flag("defects")
 

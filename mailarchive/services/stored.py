@@ -49,7 +49,8 @@ def search_text_of(parsed: ParsedMessage, texts: dict[str, str]) -> str:
     parts = [parsed.subject]
     parts += [f"{p.name} {p.address}" for p in people]
     listed = [a for a in parsed.attachments if not a.inline]
-    parts += [a.filename for a in listed]
+    # Inline parts (pictures of the HTML body) are found by name too.
+    parts += [a.filename for a in parsed.attachments]
     attached = [a for a in listed if a.content_type in _MESSAGE_TYPES]
     if attached and all(a.sha256 in texts for a in attached):
         own = parsed.text_body

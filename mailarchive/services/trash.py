@@ -7,6 +7,8 @@ for good.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import Count, Max, Min, OuterRef, QuerySet, Subquery
@@ -124,6 +126,50 @@ def messages_restore(
         detail={"count": len(pks), "messages": pks[:TRASH_BATCH]},
     )
     return len(pks)
+
+
+# How long after removing a message its remover may take it back without
+# being a space admin: long enough to notice a wrong click.
+UNDO_WINDOW = timedelta(minutes=15)
+
+
+@transaction.atomic(durable=True)
+def message_trash_undo(
+    *, space: Space, message_pk: int, actor: AbstractBaseUser
+) -> bool:
+    """Take back ``actor``'s own removal of one message, within UNDO_WINDOW.
+
+    For people who may remove mail but not open the trash. Returns False (and
+    changes nothing) when the message is not in the trash, was removed by
+    someone else or too long ago, so it is safe to re-run; audit-logged.
+    """
+    pks = list(
+        Message.objects.select_for_update()
+        .filter(
+            space=space,
+            pk=message_pk,
+            deleted_by=actor,
+            deleted_at__gte=timezone.now() - UNDO_WINDOW,
+        )
+        .values_list("pk", flat=True)
+    )
+    if not pks:
+        return False
+    thread_ids = set(
+        Message.objects.filter(pk__in=pks, thread__isnull=False).values_list(
+            "thread_id", flat=True
+        )
+    )
+    Message.objects.filter(pk__in=pks).update(deleted_at=None, deleted_by=None)
+    _threads_recount(thread_ids)
+    audit_record(
+        actor=actor,
+        action="mail.undo-trash",
+        space=space,
+        target=f"message {message_pk}",
+        detail={"messages": pks},
+    )
+    return True
 
 
 @transaction.atomic(durable=True)

@@ -34,32 +34,42 @@ from spaces.selectors import (
     spaces_visible_to,
 )
 
-from ..forms import MailListForm
-from ..models import Attachment, AttachmentText, Message
+from ..forms import MailListForm, ThreadPageForm
+from ..framesize import frame_size
+from ..models import Attachment, AttachmentText, Message, ReadingPreference
 from ..parsing.locations import LocationIndex
 from ..sanitize import SanitizedHtml, sanitize_html
 from ..selectors import (
+    THREAD_TREE_LIMIT,
     WAITING_COUNT_LIMIT,
     BadCursor,
+    ConversationEntry,
     MailFilter,
+    Sort,
     attachment_get,
     attachment_texts,
     attachments_waiting_count,
     mail_list_page,
+    mail_view_for,
     message_attachments,
     message_by_message_id,
     message_get,
     message_neighbours,
     messages_pending_count,
+    messages_threadless_count,
     month_index,
+    thread_conversation,
     thread_get,
+    thread_list_page,
+    thread_neighbours,
+    thread_page_of,
     thread_position,
-    thread_tree,
 )
-from ..services import message_trash, messages_restore
+from ..services import message_trash, message_trash_undo, messages_restore
 from ..storage import blob_open, blob_read
 from ..textrender import render_text
 from .common import download_type, file_headers, request_origin, with_page_policy
+from .preferences import MAIL_VIEW_SESSION_KEY
 
 # Types a browser shows as a picture and nothing else; SVG is a document.
 INLINE_IMAGE_TYPES = frozenset(
@@ -140,24 +150,55 @@ def _attachment_rows(parts: list[Attachment], opened: str) -> list[AttachmentRow
     return rows
 
 
+def reader_mail_view(request: HttpRequest) -> str:
+    """The list the reader chose: stored for users, in the session otherwise."""
+    if request.user.is_authenticated:
+        return mail_view_for(request.user)
+    return request.session.get(
+        MAIL_VIEW_SESSION_KEY, ReadingPreference.MailView.MESSAGES
+    )
+
+
 @space_required(Level.VIEW)
 def mail_list(request: HttpRequest, space: Space) -> HttpResponse:
-    """The space's mail, newest first by default. Renders mail_list.html."""
+    """The space's mail, newest first by default, as messages or as
+    conversations (the reader's choice, or ``?view=``). Renders mail_list.html.
+
+    Sorting by sender or subject and the sender filter are about messages:
+    they always show the list of messages.
+    """
     form = MailListForm(request.GET)
     if not form.is_valid():
         return HttpResponseBadRequest(_("Unknown list options."))
     options = form.cleaned_data
     mail_filter = MailFilter(month=options["month"], sender=options["sender"].strip())
+    chosen = options["view"] or reader_mail_view(request)
+    threads = (
+        chosen == ReadingPreference.MailView.THREADS
+        and options["sort"] in (Sort.NEWEST, Sort.OLDEST)
+        and not mail_filter.sender
+    )
     try:
-        page = mail_list_page(
-            space,
-            sort=options["sort"],
-            mail_filter=mail_filter,
-            size=options["size"],
-            after=options["after"] or None,
-            before=options["before"] or None,
-            last=options["last"],
-        )
+        if threads:
+            page = thread_list_page(
+                space,
+                oldest_first=options["sort"] == Sort.OLDEST,
+                month=mail_filter.month,
+                size=options["size"],
+                after=options["after"] or None,
+                before=options["before"] or None,
+                last=options["last"],
+            )
+        else:
+            page = mail_list_page(
+                space,
+                sort=options["sort"],
+                mail_filter=mail_filter,
+                size=options["size"],
+                after=options["after"] or None,
+                before=options["before"] or None,
+                last=options["last"],
+            )
     except BadCursor:
         return HttpResponseBadRequest(_("That page link is broken."))
     level = space_level_for(request.user, space)
@@ -174,6 +215,9 @@ def mail_list(request: HttpRequest, space: Space) -> HttpResponse:
             "pending_count": messages_pending_count(space),
             "attachments_waiting": attachments_waiting_count(space),
             "waiting_limit": WAITING_COUNT_LIMIT,
+            "threadless_count": messages_threadless_count(space) if threads else 0,
+            "show_threads": threads,
+            "chosen_view": chosen,
             "may_admin": level is not None and level >= Level.ADMIN,
         },
     )
@@ -369,6 +413,7 @@ def message_detail(request: HttpRequest, space: Space, message_pk: int) -> HttpR
             ),
             "text_html": render_text(message.text_body) if message.text_body else "",
             "html": html,
+            "frame_fit": frame_size(html.html).tokens if html else "",
             "allow_remote": allow_remote,
             "remote_token": remote_content_token(request, message.pk)
             if html is not None and html.has_remote_content and not allow_remote
@@ -377,6 +422,7 @@ def message_detail(request: HttpRequest, space: Space, message_pk: int) -> HttpR
             "raw_cut": raw_cut,
             "neighbours": message_neighbours(message),
             "position": thread_position(message),
+            "thread_page": thread_page_of(message),
             "may_delete": level >= Level.DELETE and message.deleted_at is None,
             "may_admin": level >= Level.ADMIN,
         },
@@ -384,21 +430,75 @@ def message_detail(request: HttpRequest, space: Space, message_pk: int) -> HttpR
     return with_page_policy(request, response, allow_remote=allow_remote)
 
 
+@dataclass(frozen=True)
+class ShownEntry:
+    """A message of a thread page with its body made safe to show."""
+
+    depth: int
+    message: Message
+    attachments: list[Attachment]
+    text_html: str
+    html: SanitizedHtml | None
+    frame_fit: str
+
+
+def _shown_entry(
+    request: HttpRequest, space: Space, entry: ConversationEntry
+) -> ShownEntry:
+    """``entry`` with its text rendered and its HTML sanitized, remote content
+    blocked (the message's own page offers to load it)."""
+    message = entry.message
+    html = None
+    if message.html_body and message.parseable and not message.pending:
+        images = _inline_image_urls(request, space, message, entry.attachments)
+        html = sanitize_html(
+            message.html_body,
+            allow_remote=False,
+            cid_url=images.by_content_id.get,
+            location_url=images.by_location.find,
+            img_src_origin=request_origin(request),
+        )
+    text_html = render_text(message.text_body) if message.text_body else ""
+    return ShownEntry(
+        depth=entry.depth,
+        message=message,
+        attachments=entry.attachments,
+        text_html=text_html,
+        html=html,
+        frame_fit=frame_size(html.html).tokens if html else "",
+    )
+
+
 @space_required(Level.VIEW)
 def thread_detail(request: HttpRequest, space: Space, thread_id: int) -> HttpResponse:
-    """A whole conversation as a tree. Renders thread_detail.html."""
+    """A whole conversation: every message with its body, a page at a time, by
+    date or as a tree (``?order=tree``). Renders thread_detail.html."""
     thread = thread_get(space, thread_id)
     if thread is None:
         raise Http404(_("No such thread."))
-    rows = thread_tree(thread)
+    form = ThreadPageForm(request.GET)
+    if not form.is_valid():
+        return HttpResponseBadRequest(_("Unknown thread options."))
+    order = form.cleaned_data["order"]
+    conversation = thread_conversation(
+        thread, order=order, page=form.cleaned_data["page"] or 1
+    )
+    current = form.cleaned_data["message"]
+    entries = [_shown_entry(request, space, e) for e in conversation.entries]
     response = render(
         request,
         "mailarchive/thread_detail.html",
         {
             "space": space,
             "thread": thread,
-            "rows": rows,
-            "current": request.GET.get("message", ""),
+            "rows": conversation.outline,
+            "conversation": conversation,
+            "entries": entries,
+            "order": order,
+            "open_pks": {conversation.newest_pk, current},
+            "neighbours": thread_neighbours(thread),
+            "current": current,
+            "show_outline": len(conversation.outline) <= THREAD_TREE_LIMIT,
         },
     )
     return with_page_policy(request, response)
@@ -522,12 +622,35 @@ def message_delete(request: HttpRequest, space: Space, message_pk: int) -> HttpR
             request,
             _("“%(subject)s” was moved to the trash.")
             % {"subject": message.subject or _("(no subject)")},
+            extra_tags="undo",
         )
+        request.session[UNDO_SESSION_KEY] = [space.key, message.pk]
     if following is not None:
         return redirect(
             "mailarchive:message-detail", key=space.key, message_pk=following.pk
         )
     return redirect("mailarchive:mail-list", key=space.key)
+
+
+UNDO_SESSION_KEY = "mailarchive.undo_trash"
+
+
+@require_POST
+@space_required(Level.DELETE)
+def message_undo_delete(request: HttpRequest, space: Space) -> HttpResponse:
+    """Take back the reader's latest removal in this space (the Undo button
+    shown right after it), then show the message again."""
+    remembered = request.session.get(UNDO_SESSION_KEY) or [None, None]
+    key, message_pk = remembered
+    if key != space.key or not isinstance(message_pk, int):
+        flash.error(request, _("There is nothing to undo."))
+        return redirect("mailarchive:mail-list", key=space.key)
+    del request.session[UNDO_SESSION_KEY]
+    if not message_trash_undo(space=space, message_pk=message_pk, actor=request.user):
+        flash.error(request, _("That removal can no longer be undone here."))
+        return redirect("mailarchive:mail-list", key=space.key)
+    flash.success(request, _("The message is back."))
+    return redirect("mailarchive:message-detail", key=space.key, message_pk=message_pk)
 
 
 @require_POST

@@ -9,16 +9,22 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
 
 from spaces.selectors import spaces_visible_to
 
-from ..forms import TimeZoneForm
+from ..forms import MailViewForm, TimeZoneForm
 from ..middleware import TIME_ZONE_COOKIE
-from ..models import FeedToken
-from ..services import feed_token_regenerate, feed_token_revoke
+from ..models import FeedToken, ReadingPreference
+from ..services import (
+    feed_token_regenerate,
+    feed_token_revoke,
+    reading_preference_set,
+)
 from .common import with_page_policy
 
 TIME_ZONE_COOKIE_AGE = 365 * 24 * 3600
+MAIL_VIEW_SESSION_KEY = "mailarchive.mail_view"
 
 
 def _safe_next(request: HttpRequest, target: str) -> str:
@@ -86,3 +92,20 @@ def feed_token(request: HttpRequest) -> HttpResponse:
     )
     response["Cache-Control"] = "no-store"
     return with_page_policy(request, response)
+
+
+@require_POST
+def mail_view(request: HttpRequest) -> HttpResponse:
+    """Choose whether mail lists show messages or conversations, then go back.
+
+    Stored for a user (every browser they use), in the session otherwise.
+    """
+    form = MailViewForm(request.POST)
+    if not form.is_valid():
+        return redirect(_safe_next(request, request.POST.get("next", "")))
+    chosen = ReadingPreference.MailView(form.cleaned_data["view"])
+    if request.user.is_authenticated:
+        reading_preference_set(user=request.user, mail_view=chosen)
+    else:
+        request.session[MAIL_VIEW_SESSION_KEY] = chosen.value
+    return redirect(_safe_next(request, form.cleaned_data["next"]))

@@ -265,3 +265,27 @@ def test_a_huge_body_is_kept_whole_in_the_raw_source_and_cut_in_the_database():
     assert BODY_TRUNCATED in message.problems
     assert len(message.search_text) <= 300_000
     assert blob_read(message.raw_name) == big
+
+
+def test_beat_dispatches_the_due_poll_as_it_starts():
+    """GIVEN beat starting WHEN its init signal fires THEN the due-accounts
+    poll is sent at once, with the schedule entry's own options."""
+    from types import SimpleNamespace
+
+    from celery import signals
+
+    from mailarchive.celery import app as celery_app
+
+    sent = []
+
+    class Beat:
+        """Stands for beat's service: signal senders must be hashable."""
+
+        app = SimpleNamespace(
+            conf=celery_app.conf,
+            send_task=lambda name, **options: sent.append((name, options)),
+        )
+
+    signals.beat_init.send(sender=Beat())
+    entry = celery_app.conf.beat_schedule["poll-mail-accounts"]
+    assert (entry["task"], entry["options"]) in sent

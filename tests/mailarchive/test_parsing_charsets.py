@@ -263,3 +263,37 @@ def test_search_text_from_html_only() -> None:
     assert "logo" in text
     assert "unclosed bold" in text
     assert "alert" not in text and "color" not in text and "<" not in text
+
+
+@pytest.mark.parametrize(
+    ("subject", "charset", "body_charset"),
+    [
+        ("Ваш заказ №1234 готов к отправке", "cp1251", None),
+        ("Выгодное предложение для вас", "cp1251", "iso-8859-1"),
+        ("Скидки на всё", "cp1251", "us-ascii"),
+        ("Привет, купите дешево", "koi8_r", "windows-1252"),
+        ("Ελληνικά νέα", "cp1253", "iso-8859-1"),
+        ("Grüße aus Köln", "cp1252", "iso-8859-1"),
+    ],
+    ids=["cp1251-alone", "cp1251-latin1-body", "cp1251-ascii-body", "koi8", "el", "de"],
+)
+def test_undeclared_8bit_subject_is_detected_like_a_body(
+    subject: str, charset: str, body_charset: str | None
+) -> None:
+    """GIVEN a subject in raw 8-bit bytes of a legacy charset, whatever the body
+    declares WHEN parsed THEN the subject reads as written, not as Latin-1."""
+    content_type = (
+        f"Content-Type: text/plain; charset={body_charset}\n".encode()
+        if body_charset
+        else b""
+    )
+    raw = (
+        b"From: a@example.com\nSubject: "
+        + subject.encode(charset)
+        + b"\n"
+        + content_type
+        + b"\nbody\n"
+    )
+    parsed = parse_message(raw)
+
+    assert parsed.subject == subject

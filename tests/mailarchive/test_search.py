@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from email.message import EmailMessage
 from types import SimpleNamespace
 
 import pytest
@@ -403,3 +404,43 @@ def test_attachment_text_conditions_are_served_by_their_gin_indexes(lookup, inde
         cursor.execute("EXPLAIN " + sql, params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert f"Bitmap Index Scan on {index}" in plan, plan
+
+
+def test_or_holds_in_substring_matching_as_sqlite_runs_it(corpus, monkeypatch):
+    """GIVEN the matching a database without full-text search gets (SQLite,
+    the default install) WHEN a search says ``or`` THEN either term matches."""
+    monkeypatch.setattr(search_module, "full_text_available", lambda: False)
+    assert found(corpus, text="pizza or login") == ["Release notes", "Lunch on Friday"]
+    assert found(corpus, text="budget -pizza") == ["Quarterly budget review"]
+    assert found(corpus, text="pizza or login -bug") == ["Lunch on Friday"]
+
+
+@pytest.mark.django_db
+def test_or_between_unspaced_text_and_words(corpus):
+    assert found(corpus, text="会議 or pizza") == [
+        "会議の予定について",
+        "Lunch on Friday",
+    ]
+
+
+@pytest.mark.django_db
+def test_inline_attachment_names_and_recipients_are_found_and_shown(actors):
+    message = EmailMessage()
+    message["From"] = "a@example.com"
+    message["To"] = "Procurement Desk <procurement-desk@example.com>"
+    message["Subject"] = "Figures"
+    message["Message-ID"] = "<figures@x>"
+    message.set_content("See below.\n")
+    message.add_alternative('<p>See <img src="cid:q3@x"></p>', subtype="html")
+    message.get_payload()[-1].add_related(
+        PNG, maintype="image", subtype="png", cid="<q3@x>", filename="diagram-q3.png"
+    )
+    ingest(actors.space, bytes(message))
+    assert "diagram-q3.png" in Message.objects.get(message_id="figures@x").search_text
+    assert found(actors.space, text="diagram-q3.png") == ["Figures"]
+    client = client_for(actors, "viewer")
+    response = client.get(
+        reverse("mailarchive:space-search", kwargs={"key": "SALES"}) + "?q=procurement"
+    )
+    [hit] = response.context["results"].hits
+    assert "<mark>Procurement</mark>" in str(hit.excerpt)

@@ -832,3 +832,327 @@ def test_part_locations_only_ever_become_archive_urls(actors):
     for own in ("page_files", "example.com/logo", "evil.example", "javascript"):
         assert own not in page.split('srcdoc="', 1)[1].split('"', 1)[0], own
     assert "Show remote content" in page
+
+
+@pytest.mark.django_db
+def test_thread_page_shows_every_message_with_its_body(actors, mail):
+    """GIVEN a three-message thread WHEN its page is shown THEN every message is
+    there with sender, date, body and permalink, the newest open and the
+    others folded, and the participants and export link are at the top."""
+    response = client_for(actors, "viewer").get(
+        url("thread-detail", key="SALES", thread_id=mail.root.thread_id)
+    )
+    body = response.content.decode()
+    entries = response.context["entries"]
+    assert [e.message.pk for e in entries] == [
+        mail.root.pk,
+        mail.reply.pk,
+        mail.reply2.pk,
+    ]
+    assert "Agreed, see" in body
+    assert "Show quoted text" in body
+    for message in (mail.root, mail.reply, mail.reply2):
+        assert f'id="m{message.pk}"' in body
+        assert url("message-detail", key="SALES", message_pk=message.pk) in body
+    assert re.search(rf'id="m{mail.reply2.pk}">\s*<details class="entry" open>', body)
+    assert re.search(rf'id="m{mail.root.pk}">\s*<details class="entry">', body)
+    assert "Bob" in body and "Alice Example" in body
+    export = reverse(
+        "mbox:export-thread",
+        kwargs={"key": "SALES", "thread_id": mail.root.thread_id},
+    )
+    assert export in body
+
+
+@pytest.mark.django_db
+def test_thread_page_by_tree_and_message_page_link_its_place(actors):
+    """GIVEN a thread whose replies arrive out of tree order WHEN it is shown as a
+    tree THEN replies follow their parents with their depth; the message page's
+    thread link goes to the page and anchor of that message."""
+    space = actors.space
+    root = ingest(space, raw_message(subject="T", msgid="t0@x", date=BASE))
+    a = ingest(
+        space,
+        raw_message(
+            subject="Re: T", msgid="ta@x", refs=("t0@x",), date=BASE + timedelta(1)
+        ),
+    )
+    b = ingest(
+        space,
+        raw_message(
+            subject="Re: T", msgid="tb@x", refs=("t0@x",), date=BASE + timedelta(2)
+        ),
+    )
+    a1 = ingest(
+        space,
+        raw_message(
+            subject="Re: T",
+            msgid="ta1@x",
+            refs=("t0@x", "ta@x"),
+            date=BASE + timedelta(3),
+        ),
+    )
+    client = client_for(actors, "viewer")
+    address = url("thread-detail", key="SALES", thread_id=root.thread_id)
+    by_date = client.get(address).context["entries"]
+    assert [e.message.pk for e in by_date] == [root.pk, a.pk, b.pk, a1.pk]
+    tree = client.get(address + "?order=tree").context["entries"]
+    assert [(e.depth, e.message.pk) for e in tree] == [
+        (0, root.pk),
+        (1, a.pk),
+        (2, a1.pk),
+        (1, b.pk),
+    ]
+    assert client.get(address + "?order=sideways").status_code == 400
+    page = client.get(url("message-detail", key="SALES", message_pk=a1.pk))
+    assert f"?page=1&amp;message={a1.pk}#m{a1.pk}" in page.content.decode()
+
+
+@pytest.mark.django_db
+def test_long_thread_is_paged_with_the_same_queries_per_page(actors, settings):
+    """GIVEN a 45-message thread with HTML and attachments WHEN its pages are
+    shown THEN each holds at most THREAD_PAGE_SIZE messages, together every
+    message once, and the first, middle and last page (and a one-message thread)
+    run the same number of queries."""
+    from mailarchive.selectors import THREAD_PAGE_SIZE
+
+    space = actors.space
+    root = ingest(space, raw_message(subject="Big", msgid="big0@x"))
+    for n in range(1, 45):
+        ingest(
+            space,
+            raw_message(
+                subject="Re: Big",
+                msgid=f"big{n}@x",
+                refs=("big0@x", f"big{n - 1}@x"),
+                date=BASE + timedelta(minutes=n),
+                html=f"<p>part {n}</p>" if n % 3 == 0 else None,
+                attachments=(("f.txt", "text/plain", b"x"),) if n % 2 else (),
+            ),
+        )
+    solo = ingest(space, raw_message(subject="Alone", msgid="alone@x"))
+    client = client_for(actors, "viewer")
+    address = url("thread-detail", key="SALES", thread_id=root.thread_id)
+    seen = []
+    for number in (1, 2, 3):
+        entries = client.get(f"{address}?page={number}").context["entries"]
+        assert len(entries) <= THREAD_PAGE_SIZE
+        seen += [e.message.pk for e in entries]
+    assert len(seen) == len(set(seen)) == 45
+    assert client.get(f"{address}?page=99").context["conversation"].number == 3
+    counts = {
+        _queries(client, f"{address}?page=1"),
+        _queries(client, f"{address}?page=2&order=tree"),
+        _queries(client, f"{address}?page=3"),
+        _queries(client, url("thread-detail", key="SALES", thread_id=solo.thread_id)),
+    }
+    assert len(counts) == 1, counts
+    last = client.get(f"{address}?page=3").content.decode()
+    assert 'rel="prev"' in last and "Later messages" not in last
+
+
+@pytest.mark.django_db
+def test_conversation_view_is_one_row_per_thread_and_remembered(actors, mail):
+    """GIVEN a viewer WHEN they choose conversations THEN the list has one row
+    per thread (participants, count, last date), and stays so on their next
+    visit from another browser; sorting by sender lists messages again."""
+    client = client_for(actors, "viewer")
+    listing = url("mail-list", key="SALES")
+    assert client.get(listing).context["show_threads"] is False
+    chosen = client.post(
+        url("mail-view"), {"view": "threads", "next": listing + "?size=25"}
+    )
+    assert chosen.status_code == 302 and chosen.url == listing + "?size=25"
+    again = client_for(actors, "viewer").get(listing)
+    assert again.context["show_threads"] is True
+    rows = again.context["page"].rows
+    assert [r.thread.pk for r in rows] == [mail.files.thread_id, mail.root.thread_id]
+    plans = rows[1]
+    assert plans.thread.message_count == 3
+    assert [p.address for p in plans.participants] == [
+        "alice@example.com",
+        "bob@example.com",
+    ]
+    body = again.content.decode()
+    assert url("thread-detail", key="SALES", thread_id=mail.root.thread_id) in body
+    assert client.get(listing + "?sort=sender").context["show_threads"] is False
+    assert client.get(listing + "?view=messages").context["show_threads"] is False
+    assert client.post(url("mail-view"), {"view": "sideways"}).status_code == 302
+    assert client.get(listing).context["show_threads"] is True
+    anonymous = client_for(actors, "anonymous")
+    anonymous.post(url("mail-view"), {"view": "threads", "next": "https://evil/"})
+    actors.viewer.refresh_from_db()
+    assert actors.viewer.reading_preference.mail_view == "threads"
+
+
+@pytest.mark.django_db
+def test_conversation_view_pages_with_a_fixed_number_of_queries(actors):
+    """GIVEN 30 threads WHEN the conversation view shows 25 and then 200 per
+    page THEN every thread is listed once and both pages cost the same."""
+    client = client_for(actors, "viewer")
+    for n in range(30):
+        ingest(
+            actors.space,
+            raw_message(
+                subject=f"Topic {n}", msgid=f"t{n}@x", date=BASE + timedelta(n)
+            ),
+        )
+        ingest(
+            actors.space,
+            raw_message(
+                subject=f"Re: Topic {n}",
+                msgid=f"t{n}r@x",
+                refs=(f"t{n}@x",),
+                date=BASE + timedelta(n, hours=1),
+                sender=f"Person {n} <p{n}@example.com>",
+            ),
+        )
+    base = url("mail-list", key="SALES") + "?view=threads"
+    first = client.get(base + "&size=25").context["page"]
+    second = client.get(base + f"&size=25&after={first.next_cursor}").context["page"]
+    subjects = [r.thread.subject for r in first.rows + second.rows]
+    assert len(subjects) == len(set(subjects)) == 30
+    assert subjects[0] == "Topic 29"
+    assert _queries(client, base + "&size=25") == _queries(client, base + "&size=200")
+
+
+def test_frame_height_classes_are_current_and_grow_with_the_mail():
+    from pathlib import Path
+
+    from mailarchive.framesize import frame_css, frame_size
+
+    stylesheet = Path(__file__).parents[2] / "static" / "css" / "frames.css"
+    assert stylesheet.read_text() == frame_css()
+    short = frame_size("<p>One line.</p>").heights
+    long = frame_size("<p>" + "word " * 2000 + "</p>").heights
+    assert short == {"s": short["s"], "m": short["m"], "l": short["l"]}
+    assert all(short[k] < 100 for k in short)
+    assert long["s"] > long["m"] > long["l"] > 1000
+    hidden = frame_size("<style>" + "p{}" * 5000 + "</style><p>x</p>").heights
+    assert hidden == short
+
+
+@pytest.mark.django_db
+def test_per_page_shows_the_size_the_list_has(actors):
+    """GIVEN no size in the address WHEN the list is shown THEN the "Per page"
+    choice says the size used (pressing Show keeps it)."""
+    response = client_for(actors, "viewer").get(url("mail-list", key="SALES"))
+    body = response.content.decode()
+    chosen = re.search(r'<select name="size"[^>]*>.*?</select>', body, re.S)
+    assert chosen is not None
+    assert re.search(r'<option value="50" selected>', chosen.group(0))
+    assert 'value="25" selected' not in chosen.group(0)
+
+
+@pytest.mark.django_db
+def test_month_headings_follow_the_language(actors, mail):
+    client = client_for(actors, "viewer")
+    english = client.get(url("mail-list", key="SALES")).content.decode()
+    assert "March 2024" in english
+    client.cookies["django_language"] = "ja"
+    japanese = client.get(
+        url("mail-list", key="SALES"), HTTP_ACCEPT_LANGUAGE="ja"
+    ).content.decode()
+    assert "2024年3月" in japanese
+    assert "3月 2024" not in japanese
+
+
+@pytest.mark.django_db
+def test_search_page_links_its_mbox_export(actors, mail):
+    body = (
+        client_for(actors, "viewer")
+        .get(url("space-search", key="SALES") + "?q=plans")
+        .content.decode()
+    )
+    export = reverse("mbox:export-search", kwargs={"key": "SALES"})
+    assert f"{export}?q=plans" in body
+
+
+@pytest.mark.django_db
+def test_mail_without_date_is_dated_by_its_earliest_trustworthy_received(actors):
+    """GIVEN mail from 2001 with no Date: header WHEN it is archived THEN it is
+    filed under its earliest zoned, plausible Received: date (not the fetch
+    time, not a 1970 stamp), and its page says which date that is."""
+    raw = (
+        b"Received: from b.example by c.example; Tue, 3 Apr 2001 10:05:00 +0000\r\n"
+        b"Received: from a.example by b.example; Tue, 3 Apr 2001 12:01:00 +0200\r\n"
+        b"Received: from x by a.example; Thu, 1 Jan 1970 00:00:00 +0000\r\n"
+        b"Received: from y by a.example; Tue, 3 Apr 2001 09:00:00\r\n"
+        b"Received: from z by a.example (no date at all)\r\n"
+        b"From: old@example.com\r\nSubject: Old mail\r\n"
+        b"Message-ID: <old@x>\r\n\r\nFrom the archives.\r\n"
+    )
+    message = ingest(actors.space, raw)
+    assert message.date == datetime(2001, 4, 3, 10, 1, tzinfo=UTC)
+    assert message.date_offset_minutes == 120
+    assert "date-from-received" in message.problems
+    page = client_for(actors, "viewer").get(
+        url("message-detail", key="SALES", message_pk=message.pk)
+    )
+    assert "when the first mail server received it" in page.content.decode()
+    bare = ingest(
+        actors.space,
+        b"From: a@example.com\r\nSubject: Undated\r\nMessage-ID: <u@x>\r\n\r\nx\r\n",
+    )
+    assert "date-from-received" not in bare.problems
+    assert abs(bare.date - bare.received_at) < timedelta(minutes=5)
+    undated = client_for(actors, "viewer").get(
+        url("message-detail", key="SALES", message_pk=bare.pk)
+    )
+    assert "when the archive received it" in undated.content.decode()
+
+
+@pytest.mark.django_db
+def test_a_remover_can_undo_a_removal_right_after_it(actors, mail):
+    """GIVEN someone who may remove mail but not open the trash WHEN they
+    remove a message THEN the next page offers Undo, which brings it back
+    once; nobody else's removal and no stale one can be undone that way."""
+    deleter = client_for(actors, "deleter")
+    address = url("message-detail", key="SALES", message_pk=mail.reply.pk)
+    removed = deleter.post(
+        url("message-delete", key="SALES", message_pk=mail.reply.pk), follow=True
+    )
+    page = removed.content.decode()
+    assert url("undo-delete", key="SALES") in page and "Undo" in page
+    assert deleter.get(address).status_code == 404
+    undone = deleter.post(url("undo-delete", key="SALES"))
+    assert undone.status_code == 302 and undone.url == address
+    assert deleter.get(address).status_code == 200
+    again = deleter.post(url("undo-delete", key="SALES"), follow=True)
+    assert "nothing to undo" in again.content.decode()
+
+    client_for(actors, "admin").post(
+        url("message-delete", key="SALES", message_pk=mail.reply.pk)
+    )
+    session = deleter.session
+    session["mailarchive.undo_trash"] = ["SALES", mail.reply.pk]
+    session.save()
+    deleter.post(url("undo-delete", key="SALES"))
+    assert Message.objects.get(pk=mail.reply.pk).deleted_at is not None
+
+    Message.objects.filter(pk=mail.root.pk).update(
+        deleted_at=datetime.now(UTC) - timedelta(hours=1),
+        deleted_by=actors.deleter,
+    )
+    session = deleter.session
+    session["mailarchive.undo_trash"] = ["SALES", mail.root.pk]
+    session.save()
+    deleter.post(url("undo-delete", key="SALES"))
+    assert Message.objects.get(pk=mail.root.pk).deleted_at is not None
+    assert client_for(actors, "viewer").post(
+        url("undo-delete", key="SALES")
+    ).status_code in (403, 404)
+
+
+@pytest.mark.django_db
+def test_mail_headings_name_the_space(actors):
+    client = client_for(actors, "admin")
+    name = actors.space.name
+    for address in (
+        url("mail-list", key="SALES"),
+        url("mail-months", key="SALES"),
+        url("trash", key="SALES"),
+        reverse("mbox:import-list", kwargs={"key": "SALES"}),
+    ):
+        heading = re.search(r"<h1>(.*?)</h1>", client.get(address).content.decode())
+        assert heading is not None and escape(name) in heading.group(1), address
