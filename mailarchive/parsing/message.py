@@ -97,7 +97,9 @@ def _first_fields(lines: list[bytes], starts: list[int]) -> list[bytes]:
     return kept
 
 
-def _unparseable(problems: list[str]) -> ParsedMessage:
+def unparseable_message(problems: list[str]) -> ParsedMessage:
+    """What is stored of a message nothing could be read from: only its
+    problems; its raw bytes are the message."""
     return ParsedMessage(
         message_id=None,
         in_reply_to=None,
@@ -143,7 +145,7 @@ def parse_message(raw: bytes) -> ParsedMessage:
     try:
         return _parse(bytes(raw))
     except Exception:  # the raw bytes are archived regardless
-        return _unparseable(["unparseable"])
+        return unparseable_message(["unparseable"])
 
 
 def _parse(raw: bytes) -> ParsedMessage:
@@ -152,10 +154,10 @@ def _parse(raw: bytes) -> ParsedMessage:
     context = HeaderContext(hint)
     message, walkable = parse_structure(_prepare(raw, context), context)
     if message is None:
-        return _unparseable(["unparseable"])
+        return unparseable_message(["unparseable"])
     raw_headers = list(message.raw_items())
     if not raw_headers:
-        return _unparseable(["unparseable", *context.problems])
+        return unparseable_message(["unparseable", *context.problems])
     single: dict[str, str] = {}
     lists: dict[str, list[str]] = {}
     headers: list[tuple[str, str]] = []

@@ -33,6 +33,7 @@ from django.db.models import Value
 
 from ..models import TOO_COMPLEX, Attachment, Message, MessageReference
 from ..parsing import ParsedMessage
+from ..parsing.message import unparseable_message
 from ..parsing.pool import (
     DEFAULT_TARGET,
     HEARTBEAT_SECONDS,
@@ -100,25 +101,7 @@ def index_workers() -> int:
 def too_complex_parse(result: OverBudget) -> ParsedMessage:
     """What is stored for a message whose parse went over its budget: nothing
     but the mark; the raw bytes are the message."""
-    return ParsedMessage(
-        message_id=None,
-        in_reply_to=None,
-        references=[],
-        subject="",
-        from_=None,
-        sender=None,
-        to=[],
-        cc=[],
-        reply_to=[],
-        date=None,
-        date_offset_minutes=None,
-        text_body="",
-        html_body="",
-        attachments=[],
-        headers=[],
-        problems=[TOO_COMPLEX, describe(result)],
-        parseable=False,
-    )
+    return unparseable_message([TOO_COMPLEX, describe(result)])
 
 
 def _space_lock(space_id: int) -> None:
