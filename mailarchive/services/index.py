@@ -21,7 +21,7 @@ import os
 import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -72,7 +72,6 @@ class IndexSummary:
     indexed: int = 0
     unparseable: int = 0
     too_complex: int = 0
-    indexed_pks: list[int] = field(default_factory=list)
     # Attachment contents read in this run, and how many of them failed.
     attachments_read: int = 0
     attachments_failed: int = 0
@@ -81,7 +80,6 @@ class IndexSummary:
         self.indexed += other.indexed
         self.unparseable += other.unparseable
         self.too_complex += other.too_complex
-        self.indexed_pks.extend(other.indexed_pks)
         self.attachments_read += other.attachments_read
         self.attachments_failed += other.attachments_failed
 
@@ -421,7 +419,6 @@ def _apply_counted(ready: list[tuple[_Prepared, bool]], summary: IndexSummary) -
     for (item, over), done in zip(ready, written, strict=True):
         if done:
             summary.indexed += 1
-            summary.indexed_pks.append(item.pk)
             summary.unparseable += not item.parsed.parseable
             summary.too_complex += over
 
@@ -487,7 +484,7 @@ class Indexer:
     of the secure stage while the parse children use the other cores. Inside
     a transaction (whose rows another connection cannot see yet) each batch is
     indexed at once instead. :meth:`finish` waits for everything submitted.
-    A failure leaves messages pending, never lost; it is logged and counted.
+    A failure leaves messages pending, never lost; it is logged.
     With ``dispatch``, each batch becomes a task for the Celery workers
     instead, and :meth:`finish` does not wait for them.
     """
@@ -496,7 +493,6 @@ class Indexer:
         self, *, heartbeat: Callable[[], None] | None = None, dispatch: bool = False
     ) -> None:
         self.summary = IndexSummary()
-        self.failures = 0
         self._heartbeat = heartbeat
         self._dispatch = dispatch
         self._background = not connection.in_atomic_block
@@ -546,7 +542,6 @@ class Indexer:
         try:
             self.summary.add(messages_index(message_pks=pks, heartbeat=heartbeat))
         except Exception:
-            self.failures += 1
             logger.exception(
                 "indexing %s messages stopped; they wait to be indexed", len(pks)
             )
