@@ -74,7 +74,9 @@ def test_crafted_mail_is_archived_with_the_good_and_never_blocks_the_poll(
     THEN every message is archived exactly once, byte for byte, the server is
     empty, and the three are kept raw and marked too complex."""
     monkeypatch.setattr(index, "PARSE_TARGET", "tests.misbehaving_parser:parse")
-    settings.MAILARCHIVE_PARSE_TIME_LIMIT = 5.0
+    # Crafted mail parses in milliseconds; the limit leaves room for a machine
+    # whose two cores are shared with a dozen other processes.
+    settings.MAILARCHIVE_PARSE_TIME_LIMIT = 15.0
     settings.MAILARCHIVE_PARSE_MEMORY_LIMIT = 768 * 1024 * 1024
     good = source_messages(6, tag=f"good-{protocol}")
     bad = hostile_messages()
