@@ -37,6 +37,10 @@ class ReadOnlyAdmin(admin.ModelAdmin):
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Deleting a ledger row would let a message be fetched again.
+        return False
+
 
 class MailAccountAdminForm(forms.ModelForm):
     """Checks a change with the service's own rules before it is saved."""
