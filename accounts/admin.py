@@ -160,6 +160,18 @@ class MailAccountAdmin(admin.ModelAdmin):
             actor=request.user,
         )
 
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> tuple:
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(
+            objs, request
+        )
+        # Poll history and ledger go with their account, through the service,
+        # though they cannot be deleted one by one here.
+        perms_needed = set(perms_needed) - {
+            str(PollRun._meta.verbose_name),
+            str(FetchedMessage._meta.verbose_name),
+        }
+        return deleted, counts, perms_needed, protected
+
     def delete_model(self, request: HttpRequest, obj: MailAccount) -> None:
         mail_account_delete(account=obj, actor=request.user)
 

@@ -91,12 +91,6 @@ class SpaceAdmin(admin.ModelAdmin):
             actor=request.user,
         )
 
-    def save_related(
-        self, request: HttpRequest, form: Any, formsets: Any, change: bool
-    ) -> None:
-        # The grants are read-only here; nothing of them is saved.
-        form.save_m2m()
-
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(admin.ModelAdmin):
