@@ -187,7 +187,8 @@ def space_delete(*, space: Space, actor: AbstractBaseUser | None) -> bool:
     its own transaction (mail accounts first, so no new mail arrives; then
     messages with their attachments, releasing every stored object through
     the orphaned-object queue; then threads and imports); last, the grants
-    and the space itself go, and the end is logged. Safe to re-run: a deletion
+    and the space itself go, and the end is logged; rows that arrived
+    meanwhile send it round again. Safe to re-run: a deletion
     that stopped half-way (a crash, a killed process) is finished by calling
     it again. Returns False when the space no longer exists.
     """
@@ -203,17 +204,24 @@ def space_delete(*, space: Space, actor: AbstractBaseUser | None) -> bool:
             target=locked.key,
             detail={"name": locked.name, **counts},
         )
-    for contents in space_contents():
-        while contents.delete_batch(locked, actor):
-            pass
-    with transaction.atomic(durable=True):
-        SpacePermission.objects.filter(space_id=locked.pk).delete()
-        Space.objects.filter(pk=locked.pk).delete()
-        audit_record(
-            actor=actor,
-            action="space.delete.done",
-            space=locked,
-            target=locked.key,
-            detail={"name": locked.name},
-        )
-    return True
+    while True:
+        for contents in space_contents():
+            while contents.delete_batch(locked, actor):
+                pass
+        with transaction.atomic(durable=True):
+            # Locked, no new row can refer to the space until it is gone; one
+            # that came in while the batches ran (an import still running)
+            # sends the deletion round again.
+            Space.objects.select_for_update().filter(pk=locked.pk).first()
+            if any(space_contents_count(locked).values()):
+                continue
+            SpacePermission.objects.filter(space_id=locked.pk).delete()
+            Space.objects.filter(pk=locked.pk).delete()
+            audit_record(
+                actor=actor,
+                action="space.delete.done",
+                space=locked,
+                target=locked.key,
+                detail={"name": locked.name},
+            )
+        return True

@@ -3,6 +3,7 @@ and a deletion stopped half-way is finished by running it again."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ from mailarchive.models import (
 )
 from mailarchive.services import orphan_blob_grace, orphan_blobs_collect
 from mailarchive.services import trash as trash_services
+from spaces import contents as spaces_contents
 from spaces.models import AuditEvent, Space, SpacePermission
 from spaces.selectors import space_contents_count
 from spaces.services import space_delete, space_update
@@ -233,3 +235,30 @@ def test_update_changes_name_description_and_access_audited(actors):
         actor=actors.admin,
     )
     assert AuditEvent.objects.filter(action="space.update").count() == 1
+
+
+def test_mail_that_arrives_during_the_deletion_goes_too(
+    actors, full_space, monkeypatch
+):
+    """GIVEN an import that stores one more message just as the deletion has
+    emptied the space WHEN the deletion comes to remove the space THEN it
+    goes round again, and that message and its stored object go too."""
+    space = full_space["space"]
+    archive = spaces_contents._registry["mailarchive"]
+    late = {}
+
+    def delete_batch(target, actor):
+        removed = archive.delete_batch(target, actor)
+        if not removed and not late:
+            late["message"] = ingest(target, raw_message(subject="Late", msgid="l@x"))
+        return removed
+
+    monkeypatch.setitem(
+        spaces_contents._registry,
+        "mailarchive",
+        dataclasses.replace(archive, delete_batch=delete_batch),
+    )
+    assert space_delete(space=space, actor=actors.site_admin)
+    assert not Space.objects.filter(pk=space.pk).exists()
+    assert not Message.objects.filter(pk=late["message"].pk).exists()
+    assert OrphanBlob.objects.filter(name=late["message"].raw_name).exists()
