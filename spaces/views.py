@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -14,6 +14,7 @@ from .forms import GrantForm, SpaceCreateForm, SpaceKeyConfirmForm, SpaceUpdateF
 from .models import Level, Space
 from .selectors import (
     space_contents_count,
+    space_get_for,
     space_level_for,
     space_permissions_list,
     spaces_visible_to,
@@ -133,7 +134,7 @@ def space_delete_view(request: HttpRequest, key: str) -> HttpResponse:
     mail account and grant of the space for good. Renders space_delete.html,
     which says how much will go.
     """
-    space = get_object_or_404(Space, key=key)
+    space = space_get_for(request.user, key, Level.ADMIN)
     form = SpaceKeyConfirmForm(request.POST or None, space_key=space.key)
     if request.method == "POST" and form.is_valid():
         space_delete(space=space, actor=request.user)

@@ -83,6 +83,7 @@ def test_unknown_space_is_404_for_site_admins(actors):
     client = client_for(actors, "site_admin")
     assert client.get(delete_url("NOPE")).status_code == 404
     assert client.get(edit_url("NOPE")).status_code == 404
+    assert client.get("/spaces/SA%00LES/delete/").status_code == 404
 
 
 def test_space_page_and_list_link_to_edit_and_delete(actors):
