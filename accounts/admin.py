@@ -37,6 +37,10 @@ class ReadOnlyAdmin(admin.ModelAdmin):
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Deleting a ledger row would let a message be fetched again.
+        return False
+
 
 class MailAccountAdminForm(forms.ModelForm):
     """Checks a change with the service's own rules before it is saved."""
@@ -155,6 +159,18 @@ class MailAccountAdmin(admin.ModelAdmin):
             },
             actor=request.user,
         )
+
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> tuple:
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(
+            objs, request
+        )
+        # Poll history and ledger go with their account, through the service,
+        # though they cannot be deleted one by one here.
+        perms_needed = set(perms_needed) - {
+            str(PollRun._meta.verbose_name),
+            str(FetchedMessage._meta.verbose_name),
+        }
+        return deleted, counts, perms_needed, protected
 
     def delete_model(self, request: HttpRequest, obj: MailAccount) -> None:
         mail_account_delete(account=obj, actor=request.user)

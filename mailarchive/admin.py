@@ -1,11 +1,16 @@
 """Django admin for the archive: looking things up, not editing mail.
 
 Archived mail is evidence: its fields are read-only here, and deleting goes
-through the space trash (which audits it), not through the admin.
+through the space trash (which audits it), not through the admin. The
+periodic tasks that the settings define (CELERY_BEAT_SCHEDULE: polling,
+indexing, collecting orphaned objects) are read-only too, and so are their
+schedules: automatic polling is switched on the site admin page, the one
+audited switch, not by disabling its task.
 """
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ChangeList
@@ -14,8 +19,17 @@ from django.db.models import QuerySet
 from django.db.models.constants import LOOKUP_SEP
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
+from django_celery_beat import admin as beat_admin
+from django_celery_beat.models import (
+    ClockedSchedule,
+    CrontabSchedule,
+    IntervalSchedule,
+    PeriodicTask,
+    SolarSchedule,
+)
 
 from .models import Attachment, AttachmentText, FeedToken, Message, Thread
+from .services import feed_token_revoke
 
 
 class BoundedChangeList(ChangeList):
@@ -72,6 +86,12 @@ class AttachmentInline(admin.TabularInline):
     show_change_link = False
 
     def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
 
 
@@ -141,6 +161,14 @@ class FeedTokenAdmin(ArchiveModelAdmin):
     def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
 
+    def delete_model(self, request: HttpRequest, obj: FeedToken) -> None:
+        # Through the service, so that the revocation is audit-logged.
+        feed_token_revoke(user=obj.user, actor=request.user)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for token in queryset.select_related("user"):
+            feed_token_revoke(user=token.user, actor=request.user)
+
 
 @admin.register(AttachmentText)
 class AttachmentTextAdmin(ReadOnlyAdmin):
@@ -161,3 +189,103 @@ class AttachmentTextAdmin(ReadOnlyAdmin):
             .values_list("filename", flat=True)[:20]
         )
         return ", ".join(names)
+
+
+def _settings_task_names() -> list[str]:
+    return list(settings.CELERY_BEAT_SCHEDULE)
+
+
+def _uses_settings_schedule(obj: object) -> bool:
+    return obj is not None and getattr(obj, "name", None) in _settings_task_names()
+
+
+class SettingsPeriodicTaskAdmin(beat_admin.PeriodicTaskAdmin):
+    """The beat tasks; the ones the settings define are looked at, not changed."""
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        if _uses_settings_schedule(obj):
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        if _uses_settings_schedule(obj):
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def _changeable(self, queryset: QuerySet) -> QuerySet:
+        return queryset.exclude(name__in=_settings_task_names())
+
+    def enable_tasks(self, request: HttpRequest, queryset: QuerySet) -> None:
+        super().enable_tasks(request, self._changeable(queryset))
+
+    def disable_tasks(self, request: HttpRequest, queryset: QuerySet) -> None:
+        super().disable_tasks(request, self._changeable(queryset))
+
+    def toggle_tasks(self, request: HttpRequest, queryset: QuerySet) -> None:
+        super().toggle_tasks(request, self._changeable(queryset))
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        super().delete_queryset(request, self._changeable(queryset))
+
+
+class SettingsScheduleMixin:
+    """Read-only for a schedule that a settings task runs on.
+
+    Changing such a schedule would change when the task runs; deleting it
+    would delete the task with it.
+    """
+
+    def _protected(self, obj: object) -> bool:
+        return (
+            obj is not None
+            and obj.periodictask_set.filter(name__in=_settings_task_names()).exists()
+        )
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        if self._protected(obj):
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        if self._protected(obj):
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        super().delete_queryset(
+            request, queryset.exclude(periodictask__name__in=_settings_task_names())
+        )
+
+
+class SettingsIntervalScheduleAdmin(
+    SettingsScheduleMixin, beat_admin.IntervalScheduleAdmin
+):
+    pass
+
+
+class SettingsCrontabScheduleAdmin(
+    SettingsScheduleMixin, beat_admin.CrontabScheduleAdmin
+):
+    pass
+
+
+class SettingsSolarScheduleAdmin(SettingsScheduleMixin, beat_admin.SolarScheduleAdmin):
+    pass
+
+
+class SettingsClockedScheduleAdmin(
+    SettingsScheduleMixin, beat_admin.ClockedScheduleAdmin
+):
+    pass
+
+
+for _model, _base in [
+    (PeriodicTask, SettingsPeriodicTaskAdmin),
+    (IntervalSchedule, SettingsIntervalScheduleAdmin),
+    (CrontabSchedule, SettingsCrontabScheduleAdmin),
+    (SolarSchedule, SettingsSolarScheduleAdmin),
+    (ClockedSchedule, SettingsClockedScheduleAdmin),
+]:
+    if admin.site.is_registered(_model):
+        admin.site.unregister(_model)
+    admin.site.register(_model, _base)

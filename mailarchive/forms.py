@@ -176,25 +176,6 @@ class SearchForm(forms.Form):
         )
 
 
-class DeleteAllForm(forms.Form):
-    """ "Delete all mail": the admin types the space key to confirm."""
-
-    confirm_key = forms.CharField(label=_("Type the space key to confirm"))
-
-    def __init__(self, *args: object, space_key: str, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)
-        self.space_key = space_key
-
-    def clean_confirm_key(self) -> str:
-        value = self.cleaned_data["confirm_key"].strip()
-        if value != self.space_key:
-            raise ValidationError(
-                _("That is not the key of this space (%(key)s).")
-                % {"key": self.space_key}
-            )
-        return value
-
-
 class TrashActionForm(forms.Form):
     """Restore or purge messages of the trash: the ticked ones, or all of it."""
 

@@ -61,7 +61,9 @@ class Message(models.Model):
         # Indexed, and to be indexed again (``reindex``); shown as it is.
         STALE = "stale", _("Waiting to be indexed again")
 
-    space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="messages")
+    # A message goes only through the services (trash purge, space deletion),
+    # which release its stored objects; an ORM cascade would leak them.
+    space = models.ForeignKey(Space, on_delete=models.PROTECT, related_name="messages")
     thread = models.ForeignKey(
         Thread,
         null=True,
@@ -157,7 +159,7 @@ class Attachment(models.Model):
     """A part of a message kept as a file. Identical content is stored once."""
 
     message = models.ForeignKey(
-        Message, on_delete=models.CASCADE, related_name="attachments"
+        Message, on_delete=models.PROTECT, related_name="attachments"
     )
     position = models.PositiveSmallIntegerField()
     filename = models.CharField(_("file name"), max_length=255)

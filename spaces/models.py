@@ -121,14 +121,48 @@ class SpacePermission(models.Model):
         return f"{who}: {self.get_level_display()} in {self.space.key}"
 
 
+class AuditLogAppendOnlyError(Exception):
+    """An audit event was about to be changed or deleted; it never is."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The audit log is append-only: its events are never changed or deleted."
+        )
+
+
+class AuditEventQuerySet(models.QuerySet):
+    """Audit events are added, never changed or deleted in bulk either."""
+
+    def update(self, **kwargs: object) -> int:
+        raise AuditLogAppendOnlyError
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise AuditLogAppendOnlyError
+
+    def bulk_update(self, objs: object, fields: object, batch_size=None) -> int:
+        raise AuditLogAppendOnlyError
+
+    def update_or_create(self, *args: object, **kwargs: object) -> object:
+        raise AuditLogAppendOnlyError
+
+
 class AuditEvent(models.Model):
-    """Who did what, when: permission changes, deletions, switches."""
+    """Who did what, when: permission changes, deletions, switches.
+
+    Append-only: the model refuses to change or delete a saved event, and a
+    database trigger refuses it to any other code (see the migration
+    ``0002_audit_append_only``). The actor and the space are kept as the ids
+    they had, without a foreign key constraint, so that removing a user or a
+    space leaves the events that name them as they were; ``actor_name`` and
+    ``target`` say who and what in words.
+    """
 
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
         blank=True,
-        on_delete=models.SET_NULL,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
         related_name="+",
     )
     actor_name = models.CharField(_("actor"), max_length=150, blank=True)
@@ -137,12 +171,15 @@ class AuditEvent(models.Model):
         Space,
         null=True,
         blank=True,
-        on_delete=models.SET_NULL,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
         related_name="audit_events",
     )
     target = models.CharField(_("target"), max_length=500, blank=True)
     detail = models.JSONField(_("detail"), default=dict, blank=True)
     created_at = models.DateTimeField(_("when"), auto_now_add=True, db_index=True)
+
+    objects = AuditEventQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("audit event")
@@ -151,3 +188,11 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor_name} {self.action}"
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        if not self._state.adding:
+            raise AuditLogAppendOnlyError
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
+        raise AuditLogAppendOnlyError

@@ -9,6 +9,7 @@ from django.db.models import Max, Q, QuerySet
 from django.http import Http404
 from django.utils.translation import gettext as _
 
+from .contents import space_contents
 from .models import Level, Space, SpacePermission
 
 AnyUser = AbstractBaseUser | AnonymousUser
@@ -121,3 +122,11 @@ def user_by_name(username: str) -> AbstractBaseUser | None:
 def group_by_name(name: str) -> Group | None:
     """The group called ``name`` (exactly), or None."""
     return Group.objects.filter(name=name).first()
+
+
+def space_contents_count(space: Space) -> dict[str, int]:
+    """What ``space`` holds, by kind (``messages``, ``mail_accounts``, …)."""
+    counts: dict[str, int] = {}
+    for contents in space_contents():
+        counts.update(contents.count(space))
+    return counts

@@ -1,4 +1,5 @@
-"""Writes about spaces: creating them, granting and revoking permissions."""
+"""Writes about spaces: creating, changing and deleting them, granting and
+revoking permissions."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from .contents import space_contents
 from .models import AuditEvent, Level, Space, SpacePermission
+from .selectors import space_contents_count
 
 
 def audit_record(
@@ -128,3 +131,97 @@ def space_permission_revoke(
     audit_record(
         actor=actor, action="space.permission.revoke", space=space, target=principal
     )
+
+
+@transaction.atomic
+def space_update(
+    *,
+    space: Space,
+    name: str,
+    description: str,
+    allow_anonymous: bool,
+    actor: AbstractBaseUser | None,
+) -> Space:
+    """Change a space's name, description and anonymous access; audit-logged.
+
+    Raises ValidationError for a bad name. Safe to re-run: an unchanged space
+    is neither saved nor logged again.
+    """
+    locked = Space.objects.select_for_update().get(pk=space.pk)
+    before = {
+        "name": locked.name,
+        "description": locked.description,
+        "allow_anonymous": locked.allow_anonymous,
+    }
+    after = {
+        "name": name.strip(),
+        "description": description,
+        "allow_anonymous": allow_anonymous,
+    }
+    changed = sorted(field for field in after if before[field] != after[field])
+    if not changed:
+        return locked
+    for field in changed:
+        setattr(locked, field, after[field])
+    locked.full_clean()
+    locked.save()
+    audit_record(
+        actor=actor,
+        action="space.update",
+        space=locked,
+        target=locked.key,
+        detail={
+            field: {"from": before[field], "to": after[field]} for field in changed
+        },
+    )
+    for field in changed:
+        setattr(space, field, after[field])
+    return locked
+
+
+def space_delete(*, space: Space, actor: AbstractBaseUser | None) -> bool:
+    """Delete ``space`` with everything in it; audit-logged.
+
+    First, in one transaction, the request is logged with what the space holds.
+    Then every registered app removes its rows batch by batch, each batch in
+    its own transaction (mail accounts first, so no new mail arrives; then
+    messages with their attachments, releasing every stored object through
+    the orphaned-object queue; then threads and imports); last, the grants
+    and the space itself go, and the end is logged; rows that arrived
+    meanwhile send it round again. Safe to re-run: a deletion
+    that stopped half-way (a crash, a killed process) is finished by calling
+    it again. Returns False when the space no longer exists.
+    """
+    with transaction.atomic(durable=True):
+        locked = Space.objects.select_for_update().filter(pk=space.pk).first()
+        if locked is None:
+            return False
+        counts = space_contents_count(locked)
+        audit_record(
+            actor=actor,
+            action="space.delete",
+            space=locked,
+            target=locked.key,
+            detail={"name": locked.name, **counts},
+        )
+    while True:
+        for contents in space_contents():
+            while contents.delete_batch(locked, actor):
+                pass
+        with transaction.atomic(durable=True):
+            # Locked, no new row can refer to the space until it is gone; one
+            # that came in while the batches ran (an import still running)
+            # sends the deletion round again.
+            Space.objects.select_for_update().filter(pk=locked.pk).first()
+            if any(space_contents_count(locked).values()):
+                continue
+            SpacePermission.objects.filter(space_id=locked.pk).delete()
+            Space.objects.filter(pk=locked.pk).delete()
+            audit_record(
+                actor=actor,
+                action="space.delete.done",
+                space=locked,
+                target=locked.key,
+                detail={"name": locked.name},
+            )
+        return True

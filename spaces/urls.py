@@ -8,6 +8,8 @@ urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("spaces/new/", views.space_create_view, name="space-create"),
     path("spaces/<str:key>/", views.space_home, name="space-home"),
+    path("spaces/<str:key>/edit/", views.space_update_view, name="space-update"),
+    path("spaces/<str:key>/delete/", views.space_delete_view, name="space-delete"),
     path(
         "spaces/<str:key>/permissions/",
         views.space_permissions,

@@ -1,4 +1,5 @@
-"""Space pages: dashboard, space home, permissions, creating spaces."""
+"""Space pages: dashboard, space home, permissions; creating, changing and
+deleting spaces."""
 
 from __future__ import annotations
 
@@ -9,10 +10,22 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from .decorators import site_admin_required, space_required
-from .forms import GrantForm, SpaceCreateForm
+from .forms import GrantForm, SpaceCreateForm, SpaceKeyConfirmForm, SpaceUpdateForm
 from .models import Level, Space
-from .selectors import space_level_for, space_permissions_list, spaces_visible_to
-from .services import space_create, space_permission_grant, space_permission_revoke
+from .selectors import (
+    space_contents_count,
+    space_get_for,
+    space_level_for,
+    space_permissions_list,
+    spaces_visible_to,
+)
+from .services import (
+    space_create,
+    space_delete,
+    space_permission_grant,
+    space_permission_revoke,
+    space_update,
+)
 
 
 def dashboard(request: HttpRequest) -> HttpResponse:
@@ -33,6 +46,7 @@ def space_home(request: HttpRequest, space: Space) -> HttpResponse:
             "space": space,
             "level": level,
             "may_admin": level >= Level.ADMIN,
+            "may_delete": request.user.is_superuser,
             "Level": Level,
         },
     )
@@ -89,3 +103,49 @@ def space_create_view(request: HttpRequest) -> HttpResponse:
         messages.success(request, _("Space %(key)s created.") % {"key": space.key})
         return redirect(space)
     return render(request, "spaces/space_create.html", {"form": form})
+
+
+@space_required(Level.ADMIN)
+def space_update_view(request: HttpRequest, space: Space) -> HttpResponse:
+    """Change the space's name, description and anonymous access.
+
+    Space admins and site admins. Renders space_update.html.
+    """
+    form = SpaceUpdateForm(
+        request.POST or None,
+        initial={
+            "name": space.name,
+            "description": space.description,
+            "allow_anonymous": space.allow_anonymous,
+        },
+    )
+    if request.method == "POST" and form.is_valid():
+        space_update(space=space, actor=request.user, **form.cleaned_data)
+        messages.success(request, _("Space %(key)s saved.") % {"key": space.key})
+        return redirect(space)
+    return render(request, "spaces/space_update.html", {"space": space, "form": form})
+
+
+@site_admin_required
+def space_delete_view(request: HttpRequest, key: str) -> HttpResponse:
+    """Delete the space and everything in it, once the key is typed to confirm.
+
+    Site admins only: they create spaces, and this removes every message,
+    mail account and grant of the space for good. Renders space_delete.html,
+    which says how much will go.
+    """
+    space = space_get_for(request.user, key, Level.ADMIN)
+    form = SpaceKeyConfirmForm(request.POST or None, space_key=space.key)
+    if request.method == "POST" and form.is_valid():
+        space_delete(space=space, actor=request.user)
+        messages.success(
+            request,
+            _("Space %(name)s (%(key)s) deleted.")
+            % {"name": space.name, "key": space.key},
+        )
+        return redirect("spaces:dashboard")
+    return render(
+        request,
+        "spaces/space_delete.html",
+        {"space": space, "form": form, "counts": space_contents_count(space)},
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,3 +120,34 @@ def expected_status(role: str, needed: int) -> int:
     if held is None:
         return 302 if role == "anonymous" else 404
     return 200 if held >= needed else 403
+
+
+@pytest.fixture(autouse=True)
+def _audit_log_emptied_before_sqlite_flush(request):
+    """After a transactional test on SQLite, empty the audit log past its trigger.
+
+    Django empties the test database after such a test with DELETE, which the
+    append-only trigger refuses on SQLite (PostgreSQL truncates, which row
+    triggers do not see). The database fixture is set up before this one, so
+    that it is flushed after this one's teardown.
+    """
+    marker = request.node.get_closest_marker("django_db")
+    transactional = bool(marker and marker.kwargs.get("transaction")) or any(
+        name in request.fixturenames for name in ("transactional_db", "live_server")
+    )
+    if not transactional:
+        yield
+        return
+    request.getfixturevalue("transactional_db")
+    yield
+    from django.db import connection
+
+    if connection.vendor != "sqlite":
+        return
+    guard = importlib.import_module("spaces.migrations.0002_audit_append_only")
+    guard.drop_append_only_triggers(connection)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DELETE FROM {guard.TABLE}")
+    finally:
+        guard.create_append_only_triggers(connection)

@@ -37,10 +37,18 @@ def feed_token_regenerate(*, user: AbstractBaseUser) -> NewFeedToken:
     return NewFeedToken(token=token, record=record)
 
 
-@transaction.atomic(durable=True)
-def feed_token_revoke(*, user: AbstractBaseUser) -> bool:
-    """Remove ``user``'s feed token; False when there was none. Safe to re-run."""
+# Not durable: the Django admin deletes inside its own transaction.
+@transaction.atomic
+def feed_token_revoke(
+    *, user: AbstractBaseUser, actor: AbstractBaseUser | None = None
+) -> bool:
+    """Remove ``user``'s feed token; False when there was none. Safe to re-run.
+
+    Audit-logged as done by ``actor`` (a site admin), or by the user.
+    """
     deleted, _counts = FeedToken.objects.filter(user=user).delete()
     if deleted:
-        audit_record(actor=user, action="feed.token.revoke", target=str(user.pk))
+        audit_record(
+            actor=actor or user, action="feed.token.revoke", target=str(user.pk)
+        )
     return bool(deleted)

@@ -226,18 +226,7 @@ def messages_purge(
                 break
             pks = [pk for pk, _thread, _raw in rows]
             thread_ids = {thread for _pk, thread, _raw in rows if thread}
-            names = {raw for _pk, _thread, raw in rows}
-            contents = list(
-                Attachment.objects.filter(message_id__in=pks).values_list(
-                    "blob_name", "sha256"
-                )
-            )
-            names |= {name for name, _sha in contents}
-            MessageReference.objects.filter(message_id__in=pks).delete()
-            Attachment.objects.filter(message_id__in=pks).delete()
-            Message.objects.filter(pk__in=pks).delete()
-            # The text read from a file goes with the last copy of the file.
-            attachment_texts_forget(sha256s={sha for _name, sha in contents})
+            messages_delete_rows(pks=pks, raw_names={raw for _pk, _t, raw in rows})
             _threads_recount(thread_ids)
             if pks:
                 audit_record(
@@ -247,9 +236,29 @@ def messages_purge(
                     target=f"{len(pks)} messages",
                     detail={"count": len(pks), "messages": pks},
                 )
-            OrphanBlob.objects.bulk_create(
-                [OrphanBlob(name=name) for name in sorted(names)],
-                ignore_conflicts=True,
-            )
             purged += len(pks)
     return purged
+
+
+def messages_delete_rows(*, pks: list[int], raw_names: set[str]) -> None:
+    """Delete messages ``pks`` for good, with their attachments and references.
+
+    ``raw_names`` are the messages' stored raw objects. They and the
+    attachments' stored files are queued as orphaned objects, which are
+    deleted once no row refers to them (identical content is stored once and
+    may belong to other messages, in any space). Call it inside the
+    transaction that chose the rows; threads are left to the caller.
+    """
+    contents = list(
+        Attachment.objects.filter(message_id__in=pks).values_list("blob_name", "sha256")
+    )
+    names = raw_names | {name for name, _sha in contents}
+    MessageReference.objects.filter(message_id__in=pks).delete()
+    Attachment.objects.filter(message_id__in=pks).delete()
+    Message.objects.filter(pk__in=pks).delete()
+    # The text read from a file goes with the last copy of the file.
+    attachment_texts_forget(sha256s={sha for _name, sha in contents})
+    OrphanBlob.objects.bulk_create(
+        [OrphanBlob(name=name) for name in sorted(names)],
+        ignore_conflicts=True,
+    )

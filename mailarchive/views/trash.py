@@ -10,9 +10,10 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from spaces.decorators import space_required
+from spaces.forms import SpaceKeyConfirmForm
 from spaces.models import Level, Space
 
-from ..forms import DeleteAllForm, TrashActionForm
+from ..forms import TrashActionForm
 from ..selectors import BadCursor, live_count, trash_count, trash_page
 from ..services import messages_purge, messages_restore, space_mail_trash_all
 from .common import with_page_policy
@@ -70,7 +71,7 @@ def delete_all(request: HttpRequest, space: Space) -> HttpResponse:
 
     Renders delete_all.html, which names the space and the number of messages.
     """
-    form = DeleteAllForm(request.POST or None, space_key=space.key)
+    form = SpaceKeyConfirmForm(request.POST or None, space_key=space.key)
     if request.method == "POST" and form.is_valid():
         count = space_mail_trash_all(space=space, actor=request.user)
         flash.success(

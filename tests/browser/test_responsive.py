@@ -78,6 +78,7 @@ def pages(root) -> list[tuple[str, str]]:
         ("account-new", f"/spaces/{key}/accounts/new/"),
         ("imports", f"/spaces/{key}/imports/"),
         ("permissions", f"/spaces/{key}/permissions/"),
+        ("space-edit", f"/spaces/{key}/edit/"),
         ("time-zone", "/preferences/time-zone/"),
     ]
 
@@ -120,6 +121,35 @@ def test_no_page_scrolls_sideways(archive, live_server, context, width, tmp_path
     assert wide == {}
     page.goto(live_server.url + "/login/")
     assert sideways(page) <= 0
+
+
+# The pages only site admins see.
+SITE_ADMIN_PAGES = [
+    ("spaces-site-admin", "/"),
+    ("space-home-site-admin", "/spaces/SALES/"),
+    ("space-delete", "/spaces/SALES/delete/"),
+]
+
+
+@pytest.mark.parametrize("width", WIDTHS, ids=["phone", "tablet", "desktop"])
+def test_site_admin_pages_do_not_scroll_sideways(
+    archive, live_server, context, width, tmp_path: Path
+):
+    shots = Path(os.environ.get("MAILARCHIVE_SCREENSHOTS", tmp_path))
+    shots.mkdir(parents=True, exist_ok=True)
+    page = context.new_page()
+    page.set_viewport_size({"width": width, "height": 800})
+    log_in(page, live_server.url, "root")
+    wide = {}
+    for name, path in SITE_ADMIN_PAGES:
+        response = page.goto(live_server.url + path)
+        assert response.status == 200, (name, response.status)
+        overflow = sideways(page)
+        if overflow > 0:
+            wide[name] = (overflow, culprits(page))
+        if width == 375:
+            page.screenshot(path=str(shots / f"{name}-375.png"), full_page=True)
+    assert wide == {}
 
 
 def test_phone_folds_navigation_and_keeps_rows_readable(archive, live_server, context):
