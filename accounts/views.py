@@ -81,7 +81,12 @@ def _after_save(request: HttpRequest, account: MailAccount, verb: str) -> None:
         messages.success(request, verb)
         return
     result = mail_account_test(account)
-    if result.ok:
+    health = health_of(account, now=timezone.now(), expected=polling_expected())
+    if result.ok and health.bad:
+        messages.warning(
+            request, f"{verb} {result.sentence(account)} {health.sentence}"
+        )
+    elif result.ok:
         messages.success(request, f"{verb} {result.sentence(account)}")
     else:
         messages.warning(

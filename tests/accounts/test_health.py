@@ -279,3 +279,37 @@ def test_a_failed_connection_test_shows_the_account_as_failing(
         body
     )
     assert "rejected the user name or password" in body
+
+
+@pytest.mark.django_db
+def test_fixing_a_failing_account_says_the_next_poll_will_tell(
+    dovecot, mail_user, make_account, admin_client
+):
+    """GIVEN an account failing on a wrong password WHEN the admin enters the
+    right one THEN the save's own test connects, and the message says that
+    the polls have yet to confirm it, not a plain success."""
+    account = make_account(mail_user, "imaps", password="wrong-password")
+    assert poll(account).error_kind == "login_rejected"
+    SpacePermissionFactory(
+        space=account.space, user=admin_client.admin, level=Level.ADMIN
+    )
+    response = admin_client.post(
+        f"/spaces/{account.space.key}/accounts/{account.pk}/edit/",
+        {
+            "name": account.name,
+            "protocol": "imaps",
+            "host": account.host,
+            "port": str(account.port),
+            "username": account.username,
+            "password": mail_user.password,
+            "folder": "INBOX",
+            "enabled": "on",
+        },
+        follow=True,
+    )
+    flashes = [(m.level_tag, m.message) for m in response.context["messages"]]
+    assert [level for level, _text in flashes] == ["warning"]
+    assert "The connection works again" in flashes[0][1]
+    assert poll(account).status == PollRun.Status.OK
+    body = accounts_page(admin_client, account)
+    assert "Working: the last poll completed at" in body
