@@ -227,7 +227,8 @@ def _post_webhook(account: MailAccount, notice: Notice, now: datetime) -> bool:
             timeout=WEBHOOK_TIMEOUT,
             allow_redirects=False,
         )
-        response.raise_for_status()
+        if not 200 <= response.status_code < 300:
+            raise requests.HTTPError(f"answered {response.status_code}")
     except requests.RequestException as error:
         logger.warning(
             "alert webhook about mail account %s failed (retried later): %s",

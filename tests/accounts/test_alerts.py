@@ -333,8 +333,9 @@ def test_an_account_that_completes_no_poll_for_a_day_alerts_from_the_beat_task(
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("refusal", [500, 302], ids=["error", "redirect"])
 def test_failing_smtp_and_webhook_do_not_break_the_poll_and_are_retried(
-    dovecot, mail_user, make_account, people, smtp, webhook, alerts_settings
+    dovecot, mail_user, make_account, people, smtp, webhook, alerts_settings, refusal
 ):
     """GIVEN the SMTP server unreachable and the webhook answering 500 WHEN
     the third failure is recorded THEN the poll still ends with its own
@@ -343,7 +344,7 @@ def test_failing_smtp_and_webhook_do_not_break_the_poll_and_are_retried(
     account = failing_account(make_account, mail_user, people)
     working_port = alerts_settings.EMAIL_PORT
     alerts_settings.EMAIL_PORT = free_port()
-    webhook.status = 500
+    webhook.status = refusal
 
     for _ in range(3):
         summary = poll(account)
