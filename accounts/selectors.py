@@ -156,19 +156,22 @@ def mail_accounts_report() -> list[MailAccount]:
     by space and name. Each has ``latest_run``, ``health``, ``archived_total``
     and ``archived_unparseable`` set.
     """
+    from .health import polling_expected
+
     cutoff = timezone.now() - timedelta(hours=settings.MAILARCHIVE_ALERT_STALE_HOURS)
-    stale = Q(enabled=True) & (
+    stale = Q(enabled=True, space__kind=Space.Kind.GLOBAL) & (
         Q(last_success_at__lt=cutoff)
         | Q(last_success_at__isnull=True, created_at__lt=cutoff)
     )
+    failing = [
+        When(auth_state=MailAccount.AuthState.SIGNIN_NEEDED, then=Value(0)),
+        When(consecutive_failures__gt=0, then=Value(0)),
+    ]
+    if polling_expected():
+        failing.append(When(stale, then=Value(0)))
     rows = _with_latest_run(
         _completeness(MailAccount.objects.select_related("space")).order_by(
-            Case(
-                When(auth_state=MailAccount.AuthState.SIGNIN_NEEDED, then=Value(0)),
-                When(consecutive_failures__gt=0, then=Value(0)),
-                When(stale, then=Value(0)),
-                default=Value(1),
-            ),
+            Case(*failing, default=Value(1)),
             F("last_error_at").desc(nulls_last=True),
             "space__name",
             "space__key",
