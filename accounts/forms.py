@@ -160,3 +160,10 @@ class FetchSettingsForm(forms.Form):
     automatic_polling = forms.BooleanField(
         label=_("Poll mail accounts automatically"), required=False
     )
+
+
+class AlertPreferenceForm(forms.Form):
+    email_alerts = forms.BooleanField(
+        label=_("Send me alert e-mails about the mail accounts I administer"),
+        required=False,
+    )

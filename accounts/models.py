@@ -92,6 +92,31 @@ class MailAccount(models.Model):
     left_on_server = models.JSONField(
         _("messages left on the server"), default=list, blank=True
     )
+    # What the last listing showed, less what that poll deleted: the messages
+    # on the server as far as the archive knows.
+    on_server_count = models.PositiveIntegerField(
+        _("messages on the server"), null=True, blank=True
+    )
+    on_server_at = models.DateTimeField(null=True, blank=True)
+    # The index stage could not read what the poll secured (the messages wait
+    # to be indexed); cleared by the next poll that indexes everything.
+    index_error = models.TextField(blank=True)
+    index_error_at = models.DateTimeField(null=True, blank=True)
+    # The last connection test, which is part of the health the pages show.
+    last_test_at = models.DateTimeField(null=True, blank=True)
+    last_test_ok = models.BooleanField(null=True, blank=True)
+    last_test_kind = models.CharField(max_length=40, blank=True)
+    last_test_detail = models.TextField(blank=True)
+    last_test_count = models.PositiveIntegerField(null=True, blank=True)
+
+    # Alerts (accounts.services.alerts): the problems each channel last told
+    # of (comma-separated, empty when it told of none or of the recovery) and
+    # when, and a short claim that lets one evaluation at a time send.
+    alert_email_state = models.CharField(max_length=200, blank=True)
+    alert_email_at = models.DateTimeField(null=True, blank=True)
+    alert_webhook_state = models.CharField(max_length=200, blank=True)
+    alert_webhook_at = models.DateTimeField(null=True, blank=True)
+    alert_claimed_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = _("mail account")
@@ -194,6 +219,25 @@ class PollRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.account_id} {self.queued_at:%Y-%m-%d %H:%M} {self.status}"
+
+
+class AlertPreference(models.Model):
+    """A person's choice about alert e-mails (all of them get them by default)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="alert_preference",
+    )
+    email_alerts = models.BooleanField(_("alert e-mails"), default=True)
+    changed_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("alert preference")
+        verbose_name_plural = _("alert preferences")
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {'on' if self.email_alerts else 'off'}"
 
 
 class FetchSettings(models.Model):

@@ -11,6 +11,9 @@ from django.utils.translation import ngettext
 
 PASSWORD_UNREADABLE = "password_unreadable"
 DATABASE = "database"
+# The archive's own storage (disk full, permission denied, an object store
+# that failed) could not keep what was fetched.
+STORAGE = "storage"
 LEASE_LOST = "lease_lost"
 INTERNAL = "internal"
 FETCH_DISABLED = "fetch_disabled"
@@ -156,6 +159,13 @@ def error_sentence(
             "The archive's database was unavailable. Nothing that was not archived "
             "was deleted from the mail server; the next poll retries."
         ),
+        STORAGE: _(
+            "The archive could not store the mail it fetched: its storage "
+            "failed (the disk may be full, or not writable). The poll stopped "
+            "and every message that was not archived is still on the mail "
+            "server. The site administrator must free space or repair the "
+            "storage; the next poll retries."
+        ),
         LEASE_LOST: _(
             "This poll stalled and another poll took the account over. Nothing was "
             "lost; the other poll carries on."
@@ -175,6 +185,18 @@ def error_sentence(
     if template is None:
         return detail or kind
     sentence = template % params
+    if detail:
+        sentence += " " + _("Details: %(detail)s") % {"detail": detail}
+    return sentence
+
+
+def index_error_sentence(detail: str) -> str:
+    """Why messages an account secured are still waiting to be indexed."""
+    sentence = _(
+        "Indexing stopped: the archived messages could not be read back from "
+        "the storage. They are safe and wait to be indexed; the next poll "
+        "indexes them once the site administrator has repaired the storage."
+    )
     if detail:
         sentence += " " + _("Details: %(detail)s") % {"detail": detail}
     return sentence

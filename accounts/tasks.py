@@ -7,6 +7,7 @@ from django.conf import settings
 
 from .sentences import TRANSIENT_KINDS
 from .services import mail_account_poll, mail_accounts_poll_due_dispatch
+from .services.alerts import mail_accounts_alerts_evaluate_all
 
 
 class MailAccountUnreachableError(Exception):
@@ -44,3 +45,10 @@ def mail_account_poll_task(
     if summary.failed and summary.error_kind in TRANSIENT_KINDS:
         raise MailAccountUnreachableError(summary.line())
     return summary.line()
+
+
+@shared_task(name="accounts.tasks.mail_account_alerts_evaluate_all", ignore_result=True)
+def mail_account_alerts_evaluate_all() -> str:
+    """Beat: alerts for accounts that stopped completing polls, and retries of
+    alerts that could not be sent. Safe to run on several workers at once."""
+    return f"sent {mail_accounts_alerts_evaluate_all()} alert notices"

@@ -51,4 +51,5 @@ urlpatterns = [
     path("site/sign-in-providers/", views.providers_view, name="providers"),
     path("site/fetching/", views.fetch_settings_view, name="fetch-settings"),
     path("site/mail-accounts/", views.report, name="report"),
+    path("preferences/alerts/", views.alert_preferences, name="alert-preferences"),
 ]

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -22,9 +23,11 @@ from spaces.models import Level, Space
 from spaces.selectors import space_get_for
 
 from . import providers
-from .forms import FetchSettingsForm, MailAccountForm
+from .forms import AlertPreferenceForm, FetchSettingsForm, MailAccountForm
+from .health import health_of, polling_expected
 from .models import MailAccount, PollRun
 from .selectors import (
+    alert_preference_get,
     fetch_settings_get,
     mail_account_get,
     mail_accounts_of_space,
@@ -42,6 +45,7 @@ from .services import (
     mail_account_test,
     mail_account_update,
 )
+from .services.alerts import alert_preference_set
 from .services.fetching import FetchDisabledError
 from .services.mail_accounts import plain_text_password
 from .services.signin import (
@@ -77,7 +81,12 @@ def _after_save(request: HttpRequest, account: MailAccount, verb: str) -> None:
         messages.success(request, verb)
         return
     result = mail_account_test(account)
-    if result.ok:
+    health = health_of(account, now=timezone.now(), expected=polling_expected())
+    if result.ok and health.bad:
+        messages.warning(
+            request, f"{verb} {result.sentence(account)} {health.sentence}"
+        )
+    elif result.ok:
         messages.success(request, f"{verb} {result.sentence(account)}")
     else:
         messages.warning(
@@ -359,10 +368,14 @@ def account_test(request: HttpRequest, space: Space, account_id: int) -> HttpRes
     account = mail_account_get(space, account_id)
     result = mail_account_test(account)
     text = f"{account.name}: {result.sentence(account)}"
-    if result.ok:
-        messages.success(request, text)
-    else:
+    health = health_of(account, now=timezone.now(), expected=polling_expected())
+    if not result.ok:
         messages.error(request, text)
+    elif health.bad:
+        # The connection works, but the account's polls have not said so yet.
+        messages.warning(request, f"{text} {health.sentence}")
+    else:
+        messages.success(request, text)
     return redirect("accounts:account-list", key=space.key)
 
 
@@ -468,7 +481,7 @@ def report(request: HttpRequest) -> HttpResponse:
         {
             "accounts": accounts,
             "space_count": len({a.space_id for a in accounts}),
-            "failing_count": sum(1 for a in accounts if a.consecutive_failures),
+            "failing_count": sum(1 for a in accounts if a.health.bad),
             "fetch_disabled": settings.MAILARCHIVE_FETCH_DISABLED,
             "fetch_disabled_sentence": fetch_disabled_sentence(),
             "automatic_polling": fetch_settings_get().automatic_polling,
@@ -504,5 +517,33 @@ def providers_view(request: HttpRequest) -> HttpResponse:
             "redirect_uri": _redirect_uri(request),
             "insecure": not request.is_secure()
             and not providers.is_loopback(_redirect_uri(request)),
+        },
+    )
+
+
+@login_required
+def alert_preferences(request: HttpRequest) -> HttpResponse:
+    """Renders accounts/alert_preferences.html: whether the user gets alert
+    e-mails about the mail accounts they administer."""
+    form = AlertPreferenceForm(
+        request.POST if request.method == "POST" else None,
+        initial={"email_alerts": alert_preference_get(request.user)},
+    )
+    if request.method == "POST" and form.is_valid():
+        wanted = form.cleaned_data["email_alerts"]
+        alert_preference_set(user=request.user, email_alerts=wanted)
+        if wanted:
+            messages.success(request, _("You get alert e-mails again."))
+        else:
+            messages.success(request, _("You no longer get alert e-mails."))
+        return redirect("accounts:alert-preferences")
+    return render(
+        request,
+        "accounts/alert_preferences.html",
+        {
+            "form": form,
+            "email": request.user.email,
+            "failures": settings.MAILARCHIVE_ALERT_FAILURES,
+            "stale_hours": settings.MAILARCHIVE_ALERT_STALE_HOURS,
         },
     )

@@ -334,6 +334,26 @@ MAILARCHIVE_OAUTH2_CUSTOM_CLIENT_ID = env.str(
 MAILARCHIVE_OAUTH2_CUSTOM_CLIENT_SECRET = env.str(
     "MAILARCHIVE_OAUTH2_CUSTOM_CLIENT_SECRET", default=""
 )
+# Alerts about mail accounts (accounts.services.alerts): an e-mail to the
+# space's admins and the site admins, and a signed webhook POST if configured.
+MAILARCHIVE_ALERT_FAILURES = env.int("MAILARCHIVE_ALERT_FAILURES", default=3)
+MAILARCHIVE_ALERT_STALE_HOURS = env.int("MAILARCHIVE_ALERT_STALE_HOURS", default=24)
+MAILARCHIVE_ALERT_FROM = env.str(
+    "MAILARCHIVE_ALERT_FROM", default="mailarchive@localhost"
+)
+MAILARCHIVE_ALERT_WEBHOOK_URL = env.str("MAILARCHIVE_ALERT_WEBHOOK_URL", default="")
+MAILARCHIVE_ALERT_WEBHOOK_SECRET = env.str(
+    "MAILARCHIVE_ALERT_WEBHOOK_SECRET", default=""
+)
+# The address people reach the site at, for links in alert e-mails.
+MAILARCHIVE_SITE_URL = env.str("MAILARCHIVE_SITE_URL", default="").rstrip("/")
+# How alert e-mails leave: EMAIL_URL (smtp://user:password@host:587,
+# smtp+tls://…, smtp+ssl://…); by default they are written to the log.
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+EMAIL_TIMEOUT = env.int("MAILARCHIVE_EMAIL_TIMEOUT", default=20)
+DEFAULT_FROM_EMAIL = MAILARCHIVE_ALERT_FROM
+SERVER_EMAIL = MAILARCHIVE_ALERT_FROM
+
 # The REST API under /api/v1/ (the ``api`` app). Every view decides space
 # permissions itself through spaces.selectors, as the pages do.
 MAILARCHIVE_API_RATE = env.str("MAILARCHIVE_API_RATE", default="600/minute")
@@ -429,6 +449,13 @@ CELERY_BEAT_SCHEDULE = {
         "task": "mailarchive.tasks.orphan_blobs_collect_task",
         "schedule": 3600,
         "options": {"expires": 3000},
+    },
+    # Alerts for accounts that stopped completing polls, and alerts whose
+    # sending failed before (retried here).
+    "evaluate-mail-account-alerts": {
+        "task": "accounts.tasks.mail_account_alerts_evaluate_all",
+        "schedule": 900,
+        "options": {"expires": 850},
     },
     "sweep-import-uploads": {
         "task": "mailarchive.tasks.import_uploads_sweep_task",

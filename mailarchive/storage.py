@@ -21,6 +21,31 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import FileSystemStorage, default_storage, storages
 
 
+class StorageError(OSError):
+    """The storage could not write or read an object (disk full, permission
+    denied, an object store that failed).
+
+    Raised instead of whatever the backend raised (kept as ``__cause__``), so
+    that callers tell a storage fault from a problem of one message: every
+    further object would fail the same way. ``errno`` is the backend's, when it
+    gave one; ``reason`` is what it said.
+    """
+
+    def __init__(self, action: str, name: str, error: BaseException) -> None:
+        code = error.errno if isinstance(error, OSError) else None
+        self.reason = (
+            (getattr(error, "strerror", None) or str(error))
+            if isinstance(error, OSError)
+            else f"{type(error).__name__}: {error}"
+        )
+        super().__init__(code, f"{action} {name} failed: {self.reason}")
+        self.action = action
+        self.name = name
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.name} failed: {self.reason}"
+
+
 class DurableFileSystemStorage(FileSystemStorage):
     """Local storage whose writes survive a power cut once ``save`` returns.
 
@@ -92,24 +117,30 @@ class DurableFileSystemStorage(FileSystemStorage):
         leaves only temporary files or complete objects, never a short one.
         """
         moves: list[tuple[Path, Path]] = []
-        for name, data in items:
-            full = Path(self.path(name))
-            if full.exists():
-                os.utime(full)
-                continue
-            tmp, out = self._open_temporary(full)
-            with out:
-                out.write(data)
-                if not _SYNCFS:
-                    out.flush()
-                    os.fsync(out.fileno())
-            moves.append((tmp, full))
-        if not moves:
-            return
-        self._sync([tmp for tmp, _full in moves])
-        for tmp, full in moves:
-            tmp.replace(full)
-        self._sync(sorted({full.parent for _tmp, full in moves}))
+        try:
+            for name, data in items:
+                full = Path(self.path(name))
+                if full.exists():
+                    os.utime(full)
+                    continue
+                tmp, out = self._open_temporary(full)
+                moves.append((tmp, full))
+                with out:
+                    out.write(data)
+                    if not _SYNCFS:
+                        out.flush()
+                        os.fsync(out.fileno())
+            if not moves:
+                return
+            self._sync([tmp for tmp, _full in moves])
+            for tmp, full in moves:
+                tmp.replace(full)
+            self._sync(sorted({full.parent for _tmp, full in moves}))
+        except BaseException:
+            # Nothing refers to these yet; a full disk gets its room back.
+            for tmp, _full in moves:
+                tmp.unlink(missing_ok=True)
+            raise
 
     def _sync(self, paths: Sequence[Path]) -> None:
         if _SYNCFS:
@@ -154,7 +185,10 @@ def blob_put(kind: str, data: bytes, sha256_hex: str | None = None) -> tuple[str
     name = blob_name(kind, digest)
     # Written even when present: the write marks the object as in use now,
     # which a concurrent purge's collector respects.
-    saved = default_storage.save(name, ContentFile(data))
+    try:
+        saved = default_storage.save(name, ContentFile(data))
+    except Exception as error:
+        raise StorageError("storing", name, error) from error
     if saved != name:
         raise RuntimeError(
             f"storage renamed {name} to {saved}: configure the storage backend "
@@ -175,9 +209,12 @@ def blobs_put(kind: str, datas: Sequence[bytes]) -> list[tuple[str, str]]:
         named.append((blob_name(kind, digest), digest))
     storage = storages["default"]
     if isinstance(storage, DurableFileSystemStorage):
-        storage.save_many(
-            [(name, data) for (name, _d), data in zip(named, datas, strict=True)]
-        )
+        try:
+            storage.save_many(
+                [(name, data) for (name, _d), data in zip(named, datas, strict=True)]
+            )
+        except Exception as error:
+            raise StorageError("storing", named[0][0], error) from error
         return named
     return [
         blob_put(kind, data, digest)
@@ -191,5 +228,9 @@ def blob_open(name: str) -> IO[bytes]:
 
 
 def blob_read(name: str) -> bytes:
-    with blob_open(name) as fp:
-        return fp.read()
+    """The bytes of a stored object; StorageError if they cannot be read."""
+    try:
+        with blob_open(name) as fp:
+            return fp.read()
+    except Exception as error:
+        raise StorageError("reading", name, error) from error

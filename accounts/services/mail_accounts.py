@@ -10,6 +10,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
@@ -472,9 +473,26 @@ def mail_account_set_enabled(
 def mail_account_test(account: MailAccount) -> TestResult:
     """Connect, log in, open the folder and count the messages.
 
-    Changes nothing, on the server or here; safe to re-run. The connection
-    guard and certificate checks are the same as for polling.
+    Changes nothing on the server; records the result on the account (it is
+    part of the health the pages show). Safe to re-run. The connection guard
+    and certificate checks are the same as for polling.
     """
+    result = _connection_test(account)
+    now = timezone.now()
+    fields = {
+        "last_test_at": now,
+        "last_test_ok": result.ok,
+        "last_test_kind": result.kind,
+        "last_test_detail": result.detail,
+        "last_test_count": result.message_count,
+    }
+    MailAccount.objects.filter(pk=account.pk).update(**fields)
+    for name, value in fields.items():
+        setattr(account, name, value)
+    return result
+
+
+def _connection_test(account: MailAccount) -> TestResult:
     try:
         credential = mail_account_credential(account)
     except PasswordUnreadableError:

@@ -57,12 +57,15 @@ from accounts.sentences import (
     LEASE_LOST,
     NOT_GLOBAL,
     PASSWORD_UNREADABLE,
+    STORAGE,
     error_sentence,
     poll_outcome_sentence,
 )
 from mailarchive import services as archive_services
 from mailarchive.models import Message
+from mailarchive.storage import StorageError
 
+from .alerts import mail_account_alerts_evaluate_quietly
 from .lease import LeaseLostError, PollLease
 from .mail_accounts import connection_settings_for
 from .signin import mail_account_credential, oauth2_access_token_forget
@@ -114,6 +117,10 @@ class _Progress:
     duplicates: int = 0
     deleted: int = 0
     listed: bool = False
+    # Messages the listing showed, and a failure of the index stage to report.
+    on_server: int = 0
+    index_error: str = ""
+    index_done: bool = False
     left: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -205,7 +212,7 @@ def _secure_each(
         try:
             with transaction.atomic():
                 secured.append((message, _secure(account, [message.raw], now)[0]))
-        except DatabaseError:
+        except (DatabaseError, StorageError):
             raise
         except Exception:
             # One bad message never stops the account: it stays on the server.
@@ -228,8 +235,9 @@ def _archive_batch(
 
     Returns the server ids now safely archived, and the ids of the messages
     this batch added (to be indexed). Nothing is parsed here, so no message,
-    however crafted, can hold the batch up. A database outage propagates and
-    rolls the whole batch back.
+    however crafted, can hold the batch up. A database outage or a storage
+    fault (disk full, permission denied) propagates and rolls the whole batch
+    back: every further message would fail the same way.
     """
     if not messages:
         return [], []
@@ -240,7 +248,7 @@ def _archive_batch(
             with transaction.atomic():
                 results = _secure(account, [m.raw for m in messages], now)
             secured = list(zip(messages, results, strict=True))
-        except DatabaseError:
+        except (DatabaseError, StorageError):
             raise
         except Exception:
             secured, failed = _secure_each(account, messages, now)
@@ -293,15 +301,23 @@ def _poll_mailbox(
     finally:
         # What was secured is indexed, whatever stopped the poll.
         indexer.finish()
+        if isinstance(indexer.failure, StorageError):
+            progress.index_error = str(indexer.failure)
     if pop_deleted:
         _ledger_mark_deleted(account.pk, key, pop_deleted)
         progress.deleted += len(pop_deleted)
-    if wait:
+    if wait and not progress.index_error:
         # Whatever an earlier poll secured but did not get to index (it
         # crashed, or was killed between the stages) is finished now.
-        archive_services.messages_index_pending(
-            space_id=account.space_id, heartbeat=lease.renew
-        )
+        try:
+            archive_services.messages_index_pending(
+                space_id=account.space_id, heartbeat=lease.renew
+            )
+            progress.index_done = True
+        except StorageError as error:
+            # The mail is secured and deleted; its index waits for storage.
+            logger.warning("mail account %s: indexing stopped: %s", account.pk, error)
+            progress.index_error = str(error)
 
 
 def _fetch_and_secure(
@@ -328,6 +344,7 @@ def _fetch_and_secure(
             else:
                 fresh.append(item)
         progress.listed = True
+        progress.on_server = len(listing)
         already = [item.server_id for item in listing if item.server_id in known]
         for chunk in _chunks(already, DELETE_CHUNK):
             delete(client, chunk)
@@ -399,6 +416,12 @@ def _finish(
     health: dict[str, Any] = {"last_poll_at": now}
     if progress.listed:
         health["left_on_server"] = progress.left
+        health["on_server_count"] = max(progress.on_server - progress.deleted, 0)
+        health["on_server_at"] = now
+    if progress.index_error:
+        health.update(index_error=progress.index_error, index_error_at=now)
+    elif progress.index_done:
+        health.update(index_error="", index_error_at=None)
     if kind:
         health.update(
             last_error=error,
@@ -447,9 +470,10 @@ def mail_account_poll(
 ) -> PollSummary:
     """Poll one account: archive new mail, then delete it from the server.
 
-    Records a PollRun (the one given, or a new one) and the account's health.
-    Never raises for mail-server, message or database trouble during the poll:
-    the summary says what happened. Skips when fetching is disabled, the space
+    Records a PollRun (the one given, or a new one) and the account's health,
+    then sends the alerts a change of health calls for. Never raises for
+    mail-server, message, storage or database trouble during the poll: the
+    summary says what happened. Skips when fetching is disabled, the space
     is not global, another poll holds the account's lease, or (for queued
     polls) the account was disabled or automatic polling switched off since.
     Safe to re-run at any time, also after a crash: nothing is archived twice
@@ -503,12 +527,19 @@ def mail_account_poll(
             kind = PASSWORD_UNREADABLE
         except LeaseLostError:
             kind = LEASE_LOST
+        except StorageError as error:
+            logger.error("poll of mail account %s: %s", account.pk, error)
+            kind, detail = STORAGE, str(error)
         except DatabaseError as error:
             logger.warning("poll of mail account %s: database error", account.pk)
             kind, detail = DATABASE, type(error).__name__
         except Exception as error:
             logger.exception("poll of mail account %s stopped", account.pk)
             kind, detail = INTERNAL, type(error).__name__
-        return _finish(run, account, progress, kind, detail)
+        summary = _finish(run, account, progress, kind, detail)
     finally:
         lease.release()
+    # The health just changed (or not): alert whom it concerns. Never fails
+    # the poll; what could not be sent is sent by the periodic evaluation.
+    mail_account_alerts_evaluate_quietly(account_id=account.pk)
+    return summary

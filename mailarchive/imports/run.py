@@ -31,6 +31,7 @@ from ..services import (
     messages_index_pending,
     messages_secure,
 )
+from ..storage import StorageError
 from .jobs import LEASE, require_global
 from .sources import ImportPathError, import_dir_root
 
@@ -217,6 +218,9 @@ def _import(job: ImportJob, path: Path, limit: int, progress: Progress | None) -
         _secure_file(job, path, limit, progress, indexer)
     finally:
         _count_unparseable(job, indexer.finish())
+    if isinstance(indexer.failure, StorageError):
+        # The messages are secured and wait to be indexed; the job says why.
+        raise indexer.failure
     # What an interrupted run secured but did not get to index.
     _count_unparseable(
         job,
@@ -300,6 +304,12 @@ def _failure_text(error: BaseException, job: ImportJob) -> str:
         return "file not found: it was moved or deleted"
     if isinstance(error, OperationalError | InterfaceError):
         return f"the database was unavailable ({error}); run the import again"
+    if isinstance(error, StorageError):
+        return (
+            f"the archive's storage failed ({error}): the disk may be full or "
+            "not writable. What was imported before is kept; run the import "
+            "again once the storage works"
+        )
     if isinstance(error, OSError):
         return f"reading the file or storing a message failed: {error}"
     if isinstance(error, KeyboardInterrupt | SystemExit):

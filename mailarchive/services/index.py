@@ -484,7 +484,8 @@ class Indexer:
     of the secure stage while the parse children use the other cores. Inside
     a transaction (whose rows another connection cannot see yet) each batch is
     indexed at once instead. :meth:`finish` waits for everything submitted.
-    A failure leaves messages pending, never lost; it is logged.
+    A failure leaves messages pending, never lost; it is logged and kept in
+    :attr:`failure` (the last one), for the caller to report.
     With ``dispatch``, each batch becomes a task for the Celery workers
     instead, and :meth:`finish` does not wait for them.
     """
@@ -493,6 +494,7 @@ class Indexer:
         self, *, heartbeat: Callable[[], None] | None = None, dispatch: bool = False
     ) -> None:
         self.summary = IndexSummary()
+        self.failure: Exception | None = None
         self._heartbeat = heartbeat
         self._dispatch = dispatch
         self._background = not connection.in_atomic_block
@@ -541,7 +543,8 @@ class Indexer:
     def _index(self, pks: list[int], heartbeat: Callable[[], None] | None) -> None:
         try:
             self.summary.add(messages_index(message_pks=pks, heartbeat=heartbeat))
-        except Exception:
+        except Exception as error:
             logger.exception(
                 "indexing %s messages stopped; they wait to be indexed", len(pks)
             )
+            self.failure = error

@@ -65,7 +65,8 @@ def test_space_admin_adds_tests_and_fetches_an_imaps_account(
 
     page.click("text=Back to the mail accounts")
     health = page.inner_text("table.table tbody tr")
-    assert "Last poll:" in health
+    assert "Working: the last poll completed at" in health
+    assert "Archived in total\n12" in health or "Archived in total\t12" in health
     assert "Sales (clone) retrieved 12 new messages" in health
     assert mail_user.password not in page.content()
     assert dovecot.message_count(mail_user.username) == 0

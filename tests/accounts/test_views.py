@@ -355,7 +355,7 @@ def test_account_list_shows_health_without_extra_queries_per_account():
     assert "Account 6 retrieved 6 new messages" in body
     assert "The mail server rejected the user name or password" in body
     assert "1 message stays on the server" in body
-    assert "1 failure in a row" in body
+    assert "Failing: the last poll failed." in body
 
 
 @pytest.mark.django_db

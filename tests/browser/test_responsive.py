@@ -57,7 +57,20 @@ def archive(actors):
         username="conf-sales@some-long-host-name.example.com",
         password_encrypted="",
         last_error="The server did not answer in time.",
+        last_error_kind="storage",
+        last_error_detail="storing raw/ab/cd/" + "ab" * 32 + ".eml failed: "
+        "No space left on device",
         consecutive_failures=2,
+        on_server_count=1234,
+        on_server_at=BASE,
+        left_on_server=[
+            {"server_id": f"1700000000:{n}", "size": 60_000_000, "reason": "too_large"}
+            for n in range(3)
+        ],
+        last_test_at=BASE + timedelta(days=400),
+        last_test_ok=True,
+        last_test_count=1234,
+        index_error="reading raw/ab/cd/" + "ab" * 32 + ".eml failed: I/O error",
     )
     return root
 
@@ -80,6 +93,7 @@ def pages(root) -> list[tuple[str, str]]:
         ("permissions", f"/spaces/{key}/permissions/"),
         ("space-edit", f"/spaces/{key}/edit/"),
         ("time-zone", "/preferences/time-zone/"),
+        ("alerts", "/preferences/alerts/"),
     ]
 
 
@@ -166,10 +180,24 @@ def test_phone_folds_navigation_and_keeps_rows_readable(archive, live_server, co
         box = row.locator(cell).bounding_box()
         assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 376
     page.goto(live_server.url + "/spaces/SALES/accounts/")
-    health = page.get_by_text("The server did not answer in time.")
+    health = page.get_by_text("The archive could not store the mail it fetched")
     assert health.is_visible()
+    completeness = page.locator("dl.completeness").first
+    box = completeness.bounding_box()
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 376
     actions = page.locator("table.table tbody tr").first.locator("a, button")
     assert actions.count() > 1
     for n in range(actions.count()):
         box = actions.nth(n).bounding_box()
         assert box is not None and box["x"] + box["width"] <= 376, n
+
+
+@pytest.mark.parametrize("width", WIDTHS, ids=["phone", "tablet", "desktop"])
+def test_site_report_fits(archive, live_server, context, width):
+    page = context.new_page()
+    page.set_viewport_size({"width": width, "height": 800})
+    log_in(page, live_server.url, "root")
+    response = page.goto(live_server.url + "/site/mail-accounts/")
+    assert response.status == 200
+    assert page.locator("dl.completeness").count() == 1
+    assert sideways(page) <= 0, culprits(page)

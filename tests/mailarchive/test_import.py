@@ -314,6 +314,46 @@ def test_outage_mid_import_fails_with_exact_counts_and_rerun_continues(
     assert Message.objects.filter(space=space).count() == 10
 
 
+def test_a_full_disk_stops_the_import_with_a_storage_error_and_rerun_continues(
+    space, tmp_path, settings, monkeypatch
+):
+    """GIVEN batches of 3 and room on the disk for the first batch only WHEN
+    the file is imported THEN the job fails saying the storage failed, keeps
+    exactly the first batch and no temporary file; WHEN there is room again
+    THEN a re-run imports the rest once."""
+    from tests.full_storage import FullDiskStorage
+
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "tests.full_storage.FullDiskStorage",
+            "OPTIONS": {"location": str(tmp_path / "store")},
+        },
+    }
+    monkeypatch.setattr(import_run, "BATCH_MESSAGES", 3)
+    raws = [message(f"full {i}") for i in range(7)]
+    path = tmp_path / "seven.mbox"
+    path.write_bytes(mbox_of(*raws))
+    FullDiskStorage.room = sum(len(entry.raw) for entry in iter_mbox_of(path)[:3])
+
+    job = run_import(space, path)
+
+    assert job.status == ImportJob.Status.FAILED
+    assert "storage failed" in job.error and "No space left on device" in job.error
+    assert (job.checkpoint, job.imported, job.failed) == (3, 3, 0)
+    assert Message.objects.filter(space=space).count() == 3
+    assert not [p for p in (tmp_path / "store").rglob(".*.tmp")]
+
+    FullDiskStorage.room = 10**9
+    job = mbox_import_run(job.pk)
+    assert (job.status, job.imported, job.duplicates) == ("done", 7, 0)
+
+
+def iter_mbox_of(path: Path) -> list:
+    with path.open("rb") as fp:
+        return list(iter_mbox(fp))
+
+
 def test_rerun_from_the_start_is_harmless(space, tmp_path):
     """Identity rules make running the whole file again correct: nothing new."""
     path = tmp_path / "three.mbox"
