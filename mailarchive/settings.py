@@ -113,10 +113,12 @@ INSTALLED_APPS = [
     "mailarchive",
     "accounts",
     "api",
+    "operations",
 ]
 
 MIDDLEWARE = [
     "mailarchive.middleware.TrustedProxyMiddleware",
+    "operations.middleware.ProbeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "mailarchive.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -333,6 +335,12 @@ MAILARCHIVE_OAUTH2_CUSTOM_CLIENT_ID = env.str(
 )
 MAILARCHIVE_OAUTH2_CUSTOM_CLIENT_SECRET = env.str(
     "MAILARCHIVE_OAUTH2_CUSTOM_CLIENT_SECRET", default=""
+)
+# /metrics: readable with ``Authorization: Bearer <token>`` when a token is set,
+# and from these networks (loopback by default) without one.
+MAILARCHIVE_METRICS_TOKEN = env.str("MAILARCHIVE_METRICS_TOKEN", default="")
+MAILARCHIVE_METRICS_ALLOW = env.list(
+    "MAILARCHIVE_METRICS_ALLOW", default=["127.0.0.1/32", "::1/128"]
 )
 # The REST API under /api/v1/ (the ``api`` app). Every view decides space
 # permissions itself through spaces.selectors, as the pages do.

@@ -13,6 +13,8 @@ import ctypes
 import ctypes.util
 import hashlib
 import os
+import socket
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
@@ -193,3 +195,19 @@ def blob_open(name: str) -> IO[bytes]:
 def blob_read(name: str) -> bytes:
     with blob_open(name) as fp:
         return fp.read()
+
+
+def storage_probe() -> None:
+    """Write, read back and delete a small object; raises what the storage raised.
+
+    The readiness probe's check that raw messages could be stored now. The
+    object's name is this process's own, so concurrent probes never collide.
+    """
+    name = f"probe/{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex}"
+    data = b"mailarchive readiness probe\n"
+    saved = default_storage.save(name, ContentFile(data))
+    try:
+        if blob_read(saved) != data:
+            raise OSError(f"storage returned other bytes for {saved}")
+    finally:
+        default_storage.delete(saved)
