@@ -94,6 +94,11 @@ class ArchiveCollector(Collector):
             "Messages a mail account delivered again that were already archived.",
             labels=SPACE_ACCOUNT,
         )
+        enabled = GaugeMetricFamily(
+            "mailarchive_account_enabled",
+            "1 when the account is polled, 0 when an admin disabled it.",
+            labels=SPACE_ACCOUNT,
+        )
         failures = GaugeMetricFamily(
             "mailarchive_account_consecutive_failures",
             "Polls of the account that failed in a row since its last success.",
@@ -117,12 +122,13 @@ class ArchiveCollector(Collector):
         for account in accounts:
             labels = [account.space, account.account]
             duplicates.add_metric(labels, account.duplicates)
+            enabled.add_metric(labels, int(account.enabled))
             failures.add_metric(labels, account.consecutive_failures)
             if account.last_success_at is not None:
                 last_success.add_metric(labels, account.last_success_at.timestamp())
             signin.add_metric(labels, int(account.signin_needed))
             left.add_metric(labels, account.left_on_server)
-        yield from (duplicates, failures, last_success, signin, left)
+        yield from (duplicates, enabled, failures, last_success, signin, left)
         yield GaugeMetricFamily(
             "mailarchive_oldest_unsuccessful_account_age_seconds",
             "Seconds the enabled account longest without a successful poll has "

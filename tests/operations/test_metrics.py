@@ -173,6 +173,9 @@ def test_accounts_waiting_index_imports_and_sign_in():
     assert sample(samples, "mailarchive_account_consecutive_failures", **oauth) == 4
     age = sample(samples, "mailarchive_oldest_unsuccessful_account_age_seconds")
     assert age == pytest.approx(3 * 86400, abs=60)
+    off = {"space": "HR", "account": "off"}
+    assert sample(samples, "mailarchive_account_enabled", **off) == 0
+    assert sample(samples, "mailarchive_account_enabled", **oauth) == 1
     assert sample(samples, "mailarchive_import_jobs", state="queued") == 1
     assert sample(samples, "mailarchive_import_jobs", state="failed") == 1
     assert sample(samples, "mailarchive_import_jobs", state="done") == 0
