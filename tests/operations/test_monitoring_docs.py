@@ -82,3 +82,12 @@ def test_dashboard_is_importable_into_grafana():
     for panel in dashboard["panels"]:
         assert panel["targets"], panel["title"]
         assert {"x", "y", "w", "h"} <= set(panel["gridPos"])
+
+
+@pytest.mark.django_db
+def test_the_readme_names_every_metric():
+    readme = (PROJECT_DIR / "README.md").read_text()
+    section = readme.split("\n## Monitoring\n", 1)[1].split("\n## ", 1)[0]
+    exposed = exposed_names(metrics_text().decode())
+    families = {re.sub(r"_(bucket|sum|count)$", "", name) for name in exposed}
+    assert {name for name in families if f"`{name}" not in section} == set()
