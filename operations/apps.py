@@ -7,3 +7,6 @@ class OperationsConfig(AppConfig):
 
     name = "operations"
     verbose_name = _("operations")
+
+    def ready(self) -> None:
+        from . import checks  # noqa: F401 (registers the checks)

@@ -312,3 +312,14 @@ def test_logged_in_site_admin_gets_nothing_more(settings):
         backend="django.contrib.auth.backends.ModelBackend",
     )
     assert client.get("/metrics", REMOTE_ADDR="10.1.2.3").status_code == 403
+
+
+def test_the_system_check_names_a_bad_allow_list_entry(settings):
+    from operations.checks import metrics_allow_check
+
+    settings.MAILARCHIVE_METRICS_ALLOW = ["10.0.0.0/8"]
+    assert metrics_allow_check() == []
+    settings.MAILARCHIVE_METRICS_ALLOW = ["10.0.0.0/33"]
+    [error] = metrics_allow_check()
+    assert error.id == "operations.E001"
+    assert "10.0.0.0/33" in error.msg
