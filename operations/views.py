@@ -6,12 +6,17 @@ They answer without sessions, host checks or HTTPS redirects (see
 
 from __future__ import annotations
 
+import logging
+
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from .access import metrics_allowed
 from .metrics import metrics_text
 from .probes import readiness
+
+logger = logging.getLogger(__name__)
 
 
 def _plain(response: HttpResponse) -> HttpResponse:
@@ -41,4 +46,14 @@ def metrics(request: HttpRequest) -> HttpResponse:
         return _plain(
             HttpResponse(b"forbidden\n", status=403, content_type="text/plain")
         )
-    return _plain(HttpResponse(metrics_text(), content_type=CONTENT_TYPE_LATEST))
+    try:
+        text = metrics_text()
+    except DatabaseError as e:
+        # Nothing to report without the database; /readyz says the same.
+        logger.warning("metrics not read: the database did not answer: %s", e)
+        return _plain(
+            HttpResponse(
+                b"database unavailable\n", status=503, content_type="text/plain"
+            )
+        )
+    return _plain(HttpResponse(text, content_type=CONTENT_TYPE_LATEST))

@@ -25,7 +25,7 @@ django.setup()
 from django.test import Client
 client = Client()
 out = {}
-for path in ("/healthz", "/readyz"):
+for path in ("/healthz", "/readyz", "/metrics"):
     response = client.get(path)
     out[path] = [response.status_code, response.content.decode()]
 print(json.dumps(out))
@@ -66,6 +66,7 @@ def test_database_unreachable_fails_readiness_not_liveness():
     assert status == 503
     assert json.loads(body)["failed"] == ["database"]
     assert json.loads(body)["status"] == "unavailable"
+    assert answers["/metrics"] == [503, "database unavailable\n"]
 
 
 @pytest.mark.django_db
@@ -77,6 +78,11 @@ def test_redis_unreachable_fails_readiness():
     assert json.loads(body)["failed"] == ["broker"]
     # Host names and addresses stay in the log, not in the public answer.
     assert str(port) not in body
+    # The figures of the database are still worth the scrape.
+    status, text = answers["/metrics"]
+    assert status == 200
+    assert "mailarchive_import_jobs" in text
+    assert 'mailarchive_queue_length{queue="' not in text
 
 
 @pytest.mark.django_db
