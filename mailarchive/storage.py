@@ -17,11 +17,10 @@ import ctypes.util
 import hashlib
 import os
 import posixpath
-import shutil
 import socket
 import tempfile
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import IO
@@ -245,6 +244,7 @@ def storage_probe() -> None:
 # Uploaded files waiting for their import, in the storage beside the mail.
 UPLOADS = "imports"
 COPY_CHUNK = 1024 * 1024
+HEARTBEAT_BYTES = 256 * 1024 * 1024
 
 
 def _legacy_upload_dir() -> Path:
@@ -324,12 +324,15 @@ def uploads_stored_before(before: datetime) -> list[str]:
 
 
 @contextlib.contextmanager
-def upload_local_file(name: str) -> Iterator[Path]:
+def upload_local_file(
+    name: str, *, heartbeat: Callable[[], None] | None = None
+) -> Iterator[Path]:
     """The upload ``name`` as a local file, for as long as the block runs.
 
     On local storage that is the stored file itself; from an object store it
-    is a private copy in ``FILE_UPLOAD_TEMP_DIR``, streamed down and removed
-    afterwards. Raises FileNotFoundError when the upload is gone.
+    is a private copy in ``FILE_UPLOAD_TEMP_DIR``, streamed down (calling
+    ``heartbeat`` every ``HEARTBEAT_BYTES``) and removed afterwards. Raises
+    FileNotFoundError when the upload is gone.
     """
     if Path(name).is_absolute():
         yield Path(name)
@@ -347,6 +350,12 @@ def upload_local_file(name: str) -> Iterator[Path]:
         dir=settings.FILE_UPLOAD_TEMP_DIR, prefix="import-", suffix=".copy"
     ) as copy:
         with default_storage.open(name, "rb") as stored:
-            shutil.copyfileobj(stored, copy, COPY_CHUNK)
+            since = 0
+            while chunk := stored.read(COPY_CHUNK):
+                copy.write(chunk)
+                since += len(chunk)
+                if heartbeat is not None and since >= HEARTBEAT_BYTES:
+                    since = 0
+                    heartbeat()
         copy.flush()
         yield Path(copy.name)

@@ -270,7 +270,9 @@ def _count_unparseable(job: ImportJob, summary: IndexSummary) -> None:
 
 def _run(job: ImportJob, progress: Progress | None) -> None:
     if job.origin == ImportJob.Origin.UPLOAD:
-        with upload_local_file(job.path) as path:
+        # Copied down from an object store first: the lease is kept meanwhile.
+        renew = functools.partial(_renew, job.pk)
+        with upload_local_file(job.path, heartbeat=renew) as path:
             _run_file(job, path, progress)
         return
     path = Path(job.path)

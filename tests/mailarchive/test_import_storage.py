@@ -256,3 +256,21 @@ def test_web_and_worker_with_their_own_data_dirs(object_store, tmp_path):
             f for f in _files(machine) if f.startswith(("store", "imports", "upload"))
         ]
         assert kept == [], (machine, kept)
+
+
+@pytest.mark.django_db
+def test_the_copy_from_the_object_store_keeps_the_lease(
+    actors, object_store, in_bucket, monkeypatch
+):
+    from mailarchive import storage
+
+    monkeypatch.setattr(storage, "COPY_CHUNK", 1024)
+    monkeypatch.setattr(storage, "HEARTBEAT_BYTES", 4096)
+    content = mbox_of(*(message(f"m{i}", body="y" * 2000 + "\n") for i in range(10)))
+    name = upload_save(SimpleUploadedFile("a.mbox", content))
+    beats = []
+    with storage.upload_local_file(name, heartbeat=lambda: beats.append(1)) as path:
+        assert path.read_bytes() == content
+        assert path.parent == Path(django_settings.FILE_UPLOAD_TEMP_DIR)
+    assert len(beats) == len(content) // 4096
+    assert not path.exists()
