@@ -113,10 +113,12 @@ INSTALLED_APPS = [
     "mailarchive",
     "accounts",
     "api",
+    "operations",
 ]
 
 MIDDLEWARE = [
     "mailarchive.middleware.TrustedProxyMiddleware",
+    "operations.middleware.ProbeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "mailarchive.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -221,6 +223,24 @@ STORAGES = {
         "BACKEND": "whitenoise.storage.CompressedStaticFilesStorage",
     },
 }
+# Several machines share raw messages, attachments and import uploads through
+# an S3-compatible object store (AWS S3, MinIO, Ceph, ...). Credentials come
+# from boto3's usual sources (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, an
+# instance role). Objects are named by their content, so overwriting is right.
+MAILARCHIVE_S3_BUCKET = env.str("MAILARCHIVE_S3_BUCKET", default="")
+if MAILARCHIVE_S3_BUCKET:
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": MAILARCHIVE_S3_BUCKET,
+            "endpoint_url": env.str("MAILARCHIVE_S3_ENDPOINT_URL", default="") or None,
+            "region_name": env.str("MAILARCHIVE_S3_REGION", default="") or None,
+            "location": env.str("MAILARCHIVE_S3_PREFIX", default=""),
+            "file_overwrite": True,
+            "default_acl": None,
+            "querystring_auth": False,
+        },
+    }
 WHITENOISE_USE_FINDERS = True
 
 # The API's rate limits count requests here. Files under the data dir are shared
@@ -298,8 +318,8 @@ MAILARCHIVE_MAX_UPLOAD_BYTES = env.int(
 MAILARCHIVE_UPLOAD_RETENTION_DAYS = env.int(
     "MAILARCHIVE_UPLOAD_RETENTION_DAYS", default=7
 )
-# Uploads stream to files next to where imports keep them (the same file
-# system, so accepting one is a rename), and are stopped at the limit above.
+# Uploads stream to files under the data dir (on local storage, the same file
+# system, so storing one is a rename), and are stopped at the limit above.
 FILE_UPLOAD_TEMP_DIR = _private_dir(DATA_DIR / "upload-tmp")
 FILE_UPLOAD_HANDLERS = [
     "mailarchive.uploads.UploadLimitHandler",
@@ -354,6 +374,12 @@ EMAIL_TIMEOUT = env.int("MAILARCHIVE_EMAIL_TIMEOUT", default=20)
 DEFAULT_FROM_EMAIL = MAILARCHIVE_ALERT_FROM
 SERVER_EMAIL = MAILARCHIVE_ALERT_FROM
 
+# /metrics: readable with ``Authorization: Bearer <token>`` when a token is set,
+# and from these networks (loopback by default) without one.
+MAILARCHIVE_METRICS_TOKEN = env.str("MAILARCHIVE_METRICS_TOKEN", default="")
+MAILARCHIVE_METRICS_ALLOW = env.list(
+    "MAILARCHIVE_METRICS_ALLOW", default=["127.0.0.1/32", "::1/128"]
+)
 # The REST API under /api/v1/ (the ``api`` app). Every view decides space
 # permissions itself through spaces.selectors, as the pages do.
 MAILARCHIVE_API_RATE = env.str("MAILARCHIVE_API_RATE", default="600/minute")

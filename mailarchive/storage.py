@@ -1,9 +1,12 @@
-"""Content-addressed, durable storage of raw messages and attachments.
+"""Content-addressed, durable storage of raw messages and attachments, and
+the uploaded files waiting for their import.
 
 Objects are named by the SHA-256 of their bytes, so a retry after a crash
 rewrites the same object and identical attachments are stored once. They go
-through Django's storage API: local files by default, any django-storages
-backend when web and workers run on several machines.
+through Django's storage API: local files by default, an S3-compatible object
+store when web and workers run on several machines. Uploads are kept there
+too, under ``imports/``, so that a worker on any machine reads the file the
+web process received.
 """
 
 from __future__ import annotations
@@ -13,11 +16,19 @@ import ctypes
 import ctypes.util
 import hashlib
 import os
-from collections.abc import Sequence
+import posixpath
+import socket
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import IO
 
+from django.conf import settings
+from django.core.files import File
 from django.core.files.base import ContentFile
+from django.core.files.move import file_move_safe
 from django.core.files.storage import FileSystemStorage, default_storage, storages
 
 
@@ -92,6 +103,8 @@ class DurableFileSystemStorage(FileSystemStorage):
             # collector of purged objects leaves it alone (see OrphanBlob).
             os.utime(full)
             return name
+        if hasattr(content, "temporary_file_path"):
+            return self._save_moved(name, full, content.temporary_file_path())
         tmp, out = self._open_temporary(full)
         with out:
             if hasattr(content, "chunks"):
@@ -107,6 +120,23 @@ class DurableFileSystemStorage(FileSystemStorage):
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+        return name
+
+    def _save_moved(self, name: str, full: Path, temporary: str) -> str:
+        """Move an upload Django streamed to disk into place (a rename when the
+        temporary directory is on the same file system), then sync it."""
+        tmp, out = self._open_temporary(full)
+        out.close()
+        file_move_safe(temporary, str(tmp), allow_overwrite=True)
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            if self.file_permissions_mode is not None:
+                os.fchmod(fd, self.file_permissions_mode)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        tmp.replace(full)
+        self._sync([full.parent])
         return name
 
     def save_many(self, items: Sequence[tuple[str, bytes]]) -> None:
@@ -234,3 +264,139 @@ def blob_read(name: str) -> bytes:
             return fp.read()
     except Exception as error:
         raise StorageError("reading", name, error) from error
+
+
+def storage_probe() -> None:
+    """Write, read back and delete a small object; raises what the storage raised.
+
+    The readiness probe's check that raw messages could be stored now. The
+    object's name is this process's own, so concurrent probes never collide.
+    """
+    name = f"probe/{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex}"
+    data = b"mailarchive readiness probe\n"
+    saved = default_storage.save(name, ContentFile(data))
+    try:
+        if blob_read(saved) != data:
+            raise OSError(f"storage returned other bytes for {saved}")
+    finally:
+        default_storage.delete(saved)
+
+
+# Uploaded files waiting for their import, in the storage beside the mail.
+UPLOADS = "imports"
+COPY_CHUNK = 1024 * 1024
+HEARTBEAT_BYTES = 256 * 1024 * 1024
+
+
+def _legacy_upload_dir() -> Path:
+    # Where earlier versions kept uploads: the web machine's own data dir.
+    return (Path(settings.DATA_DIR) / "imports").resolve()
+
+
+def _is_upload_name(name: str) -> bool:
+    return name.startswith(f"{UPLOADS}/") and posixpath.normpath(name) == name
+
+
+def upload_save(content: File) -> str:
+    """Store an uploaded file for its import; returns its storage name.
+
+    Streams the file (an upload Django spooled to disk is moved on local
+    storage, never read into memory) and returns once it is durable. Each call
+    stores another object under a new name.
+    """
+    name = f"{UPLOADS}/{uuid.uuid4().hex}.upload"
+    saved = default_storage.save(name, content)
+    if saved != name:
+        default_storage.delete(saved)
+        raise RuntimeError(f"storage renamed {name} to {saved}")
+    return name
+
+
+def upload_exists(name: str) -> bool:
+    """Whether the upload ``name`` is still stored. Reads only."""
+    if Path(name).is_absolute():
+        return Path(name).is_file()
+    return _is_upload_name(name) and default_storage.exists(name)
+
+
+def upload_delete(name: str) -> bool:
+    """Delete the upload ``name``; whether there was one to delete.
+
+    Deletes only uploads: a name outside ``imports/`` (or, for a path an
+    earlier version recorded, a file outside its upload directory) is left
+    alone. Safe to re-run.
+    """
+    if Path(name).is_absolute():
+        try:
+            real = Path(name).resolve()
+        except (OSError, RuntimeError):
+            return False
+        if not real.is_relative_to(_legacy_upload_dir()) or not real.is_file():
+            return False
+        real.unlink(missing_ok=True)
+        return True
+    if not upload_exists(name):
+        return False
+    default_storage.delete(name)
+    return True
+
+
+def uploads_stored_before(before: datetime) -> list[str]:
+    """The names of uploads (and of their cut-short writes) older than ``before``.
+
+    Includes the files an earlier version kept in the data dir. Reads only.
+    """
+    try:
+        _folders, files = default_storage.listdir(UPLOADS)
+    except FileNotFoundError:
+        files = []
+    found = [
+        f"{UPLOADS}/{name}"
+        for name in files
+        if default_storage.get_modified_time(f"{UPLOADS}/{name}") < before
+    ]
+    legacy = _legacy_upload_dir()
+    if legacy.is_dir():
+        for path in legacy.iterdir():
+            with contextlib.suppress(OSError):
+                if path.is_file() and path.stat().st_mtime < before.timestamp():
+                    found.append(str(path))
+    return found
+
+
+@contextlib.contextmanager
+def upload_local_file(
+    name: str, *, heartbeat: Callable[[], None] | None = None
+) -> Iterator[Path]:
+    """The upload ``name`` as a local file, for as long as the block runs.
+
+    On local storage that is the stored file itself; from an object store it
+    is a private copy in ``FILE_UPLOAD_TEMP_DIR``, streamed down (calling
+    ``heartbeat`` every ``HEARTBEAT_BYTES``) and removed afterwards. Raises
+    FileNotFoundError when the upload is gone.
+    """
+    if Path(name).is_absolute():
+        yield Path(name)
+        return
+    if not upload_exists(name):
+        raise FileNotFoundError(name)
+    try:
+        local = default_storage.path(name)
+    except NotImplementedError:
+        local = None
+    if local is not None:
+        yield Path(local)
+        return
+    with tempfile.NamedTemporaryFile(
+        dir=settings.FILE_UPLOAD_TEMP_DIR, prefix="import-", suffix=".copy"
+    ) as copy:
+        with default_storage.open(name, "rb") as stored:
+            since = 0
+            while chunk := stored.read(COPY_CHUNK):
+                copy.write(chunk)
+                since += len(chunk)
+                if heartbeat is not None and since >= HEARTBEAT_BYTES:
+                    since = 0
+                    heartbeat()
+        copy.flush()
+        yield Path(copy.name)

@@ -17,6 +17,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("api.urls")),
     path("", include("api.token_urls")),
+    path("", include("operations.urls")),
     path("", include("mailarchive.import_urls")),
     path("", include("accounts.urls")),
     path("", include("mailarchive.archive_urls")),

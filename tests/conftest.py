@@ -19,8 +19,14 @@ from tests.factories import (
     UserFactory,
 )
 
-# One Dovecot and one Chromium for the whole session, whichever tests use them.
-pytest_plugins = ["tests.dovecot", "tests.oauth2_server", "tests.browser.fixtures"]
+# One Dovecot, one Chromium and one object store for the whole session,
+# whichever tests use them.
+pytest_plugins = [
+    "tests.dovecot",
+    "tests.oauth2_server",
+    "tests.browser.fixtures",
+    "tests.object_store",
+]
 
 
 @pytest.fixture(scope="session")

@@ -54,3 +54,26 @@ class SpacePermissionFactory(factory.django.DjangoModelFactory):
     space = factory.SubFactory(SpaceFactory)
     user = factory.SubFactory(UserFactory)
     level = Level.VIEW
+
+
+class MailAccountFactory(factory.django.DjangoModelFactory):
+    """An account row only: nothing is reachable at its host."""
+
+    class Meta:
+        model = "accounts.MailAccount"
+
+    space = factory.SubFactory(SpaceFactory)
+    name = factory.Sequence(lambda n: f"clone{n}")
+    protocol = "imaps"
+    host = "mail.example.com"
+    port = 993
+    username = factory.Sequence(lambda n: f"conf-{n}@example.com")
+
+
+class PollRunFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "accounts.PollRun"
+
+    account = factory.SubFactory(MailAccountFactory)
+    trigger = "schedule"
+    status = "ok"

@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from mailarchive.imports import import_upload_accept, upload_dir
+from mailarchive.imports import import_upload_accept
 from mailarchive.storage import blob_put
 from tests.mailarchive.test_import import mbox_of, message
 
@@ -101,8 +102,9 @@ def test_uploaded_files_are_private(actors, settings, in_memory):
     settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 10**9 if in_memory else 0
     upload = SimpleUploadedFile("a.mbox", mbox_of(message("private")))
     job = import_upload_accept(space=actors.space, upload=upload, requested_by=None)
-    assert mode(Path(job.path)) == 0o600
-    assert mode(upload_dir()) == 0o700
+    stored = Path(default_storage.path(job.path))
+    assert mode(stored) == 0o600
+    assert mode(stored.parent) == 0o700
 
 
 ENTRY_POINTS = {

@@ -1,7 +1,7 @@
 """Importing mbox and .eml files into a space, as a job that survives crashes.
 
-A file arrives by browser upload (moved under ``DATA_DIR/imports/``), from the
-server directory ``MAILARCHIVE_IMPORT_DIR`` (site admins only), or as a path
+A file arrives by browser upload (kept in the storage under ``imports/``),
+from the server directory ``MAILARCHIVE_IMPORT_DIR`` (site admins only), or as a path
 given to ``manage.py importmbox``. An ``ImportJob`` row records it, and
 ``mbox_import_run`` does the work for the Celery task and the command alike:
 it counts the file's messages (status "scanning"), then hands each message to
@@ -44,7 +44,6 @@ from .sources import (
     import_dir_files,
     import_dir_resolve,
     import_dir_root,
-    upload_dir,
 )
 
 __all__ = [
@@ -65,5 +64,4 @@ __all__ = [
     "import_uploads_sweep",
     "mbox_import_run",
     "require_global",
-    "upload_dir",
 ]

@@ -1,12 +1,13 @@
 """Removing uploaded files that no import will read again.
 
-An upload waits under ``DATA_DIR/imports/`` for its import. A finished import
+An upload waits in the storage, under ``imports/``, for its import. A finished import
 deletes it; a failed one keeps it for ``MAILARCHIVE_UPLOAD_RETENTION_DAYS``
 so that it can be run again from where it stopped. Everything else that
 would otherwise stay on disk for ever is swept here: the file of an import
 that failed longer ago than that, of one nobody ran or finished for as long,
-of a finished one whose process died before deleting it, files no import
-refers to, and the temporary files of uploads cut short.
+of a finished one whose process died before deleting it, stored uploads no
+import refers to, and the temporary files of uploads cut short on this
+machine.
 """
 
 from __future__ import annotations
@@ -20,13 +21,13 @@ from django.db.models import Q
 from django.utils import timezone
 
 from ..models import ImportJob
+from ..storage import upload_delete, uploads_stored_before
 from .jobs import LEASE
-from .sources import upload_dir
 
 logger = logging.getLogger(__name__)
 
-# A file of the upload directories that no import refers to is kept this long:
-# an upload being accepted is moved there a moment before its row commits.
+# A stored upload that no import refers to is kept this long: an upload being
+# accepted is stored a moment before its row commits.
 STRAY_GRACE = timedelta(days=1)
 ABANDONED = (
     "abandoned: no worker ran or finished this import for {days} days; "
@@ -38,19 +39,7 @@ def _free(now: datetime) -> Q:
     return Q(lease_until__isnull=True) | Q(lease_until__lt=now)
 
 
-def _remove_inside(path: Path, root: Path) -> bool:
-    """Delete ``path`` if it is a file inside ``root``; whether it was."""
-    try:
-        real = path.resolve()
-    except (OSError, RuntimeError):
-        return False
-    if not real.is_relative_to(root) or not real.is_file():
-        return False
-    real.unlink(missing_ok=True)
-    return True
-
-
-def _sweep_job(job_id: int, *, now: datetime, root: Path) -> bool:
+def _sweep_job(job_id: int, *, now: datetime) -> bool:
     # The lease is taken first, as a worker would take it, so that no run of
     # the import starts while its file goes.
     taken = (
@@ -61,7 +50,7 @@ def _sweep_job(job_id: int, *, now: datetime, root: Path) -> bool:
     if not taken:
         return False
     job = ImportJob.objects.get(pk=job_id)
-    removed = _remove_inside(Path(job.path), root)
+    removed = upload_delete(job.path)
     # Nothing of it is left to delete, so later sweeps pass it by.
     changes: dict[str, object] = {"lease_until": None, "delete_file_when_done": False}
     if job.status not in (ImportJob.Status.DONE, ImportJob.Status.FAILED):
@@ -97,15 +86,14 @@ def import_uploads_sweep(*, now: datetime | None = None) -> int:
     Removes the file of a done import, of one that failed more than
     ``MAILARCHIVE_UPLOAD_RETENTION_DAYS`` ago, and of one that stayed queued
     or stopped half-way, with no worker holding it, for as long (that import
-    is marked failed and says why); then, past a day, the files of the upload
-    directory no import refers to and the temporary files of uploads cut
-    short. Only files inside the upload directories are ever deleted. Safe to
+    is marked failed and says why); then, past a day, the stored uploads no
+    import refers to and this machine's temporary files of uploads cut
+    short. Only uploads and those temporary files are ever deleted. Safe to
     re-run and to run while imports run: a running import holds its lease,
     and the sweep takes the lease before removing a file.
     """
     now = now or timezone.now()
     cutoff = now - timedelta(days=settings.MAILARCHIVE_UPLOAD_RETENTION_DAYS)
-    root = upload_dir().resolve()
     finished = (ImportJob.Status.DONE, ImportJob.Status.FAILED)
     due = (
         ImportJob.objects.filter(
@@ -119,22 +107,21 @@ def import_uploads_sweep(*, now: datetime | None = None) -> int:
         )
         .values_list("pk", flat=True)
     )
-    removed = sum(_sweep_job(pk, now=now, root=root) for pk in list(due))
+    removed = sum(_sweep_job(pk, now=now) for pk in list(due))
 
     stray_before = now - STRAY_GRACE
-    strays = _old_files(root, stray_before)
+    strays = uploads_stored_before(stray_before)
     if strays:
         referred = set(
-            ImportJob.objects.filter(path__in=[str(p) for p in strays]).values_list(
-                "path", flat=True
-            )
+            ImportJob.objects.filter(path__in=strays).values_list("path", flat=True)
         )
-        for path in strays:
-            if str(path) not in referred and _remove_inside(path, root):
-                logger.info("removed %s, which no import refers to", path)
+        for name in strays:
+            if name not in referred and upload_delete(name):
+                logger.info("removed %s, which no import refers to", name)
                 removed += 1
     temporary = Path(settings.FILE_UPLOAD_TEMP_DIR).resolve()
     for path in _old_files(temporary, stray_before):
-        if _remove_inside(path, temporary):
+        if path.resolve().parent == temporary:
+            path.unlink(missing_ok=True)
             removed += 1
     return removed

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import uuid
 from datetime import timedelta
 from pathlib import Path
 
-from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.core.files.move import file_move_safe
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
@@ -20,7 +16,8 @@ from spaces.models import Space
 from spaces.services import audit_record
 
 from ..models import ImportJob
-from .sources import import_dir_resolve, upload_dir
+from ..storage import upload_delete, upload_exists, upload_save
+from .sources import import_dir_resolve
 
 # A running import renews its lease at every batch; a worker that died leaves a
 # lease that runs out, after which the job may be run again.
@@ -38,22 +35,27 @@ def require_global(space: Space) -> None:
 def import_job_create(
     *,
     space: Space,
-    path: Path,
+    path: Path | str,
     file_name: str,
     origin: str,
     requested_by: AbstractBaseUser | None,
     delete_file_when_done: bool = False,
+    file_size: int | None = None,
 ) -> ImportJob:
     """Record a queued import of ``path`` into ``space`` (does not start it).
 
-    Raises ValidationError for a personal space. Writes one ImportJob and one
-    audit event; not idempotent: each call records another import.
+    ``path`` is a local file, or the storage name of an upload (then give its
+    ``file_size``). Raises ValidationError for a personal space. Writes one
+    ImportJob and one audit event; not idempotent: each call records another
+    import.
     """
     require_global(space)
-    try:
-        size = path.stat().st_size
-    except OSError:
-        size = 0
+    size = file_size
+    if size is None:
+        try:
+            size = Path(path).stat().st_size
+        except OSError:
+            size = 0
     with transaction.atomic():
         job = ImportJob.objects.create(
             space=space,
@@ -84,44 +86,38 @@ def _dispatch(job_id: int) -> None:
 def import_upload_accept(
     *, space: Space, upload: UploadedFile, requested_by: AbstractBaseUser | None
 ) -> ImportJob:
-    """Keep an uploaded file under ``DATA_DIR/imports/`` and queue its import.
+    """Store an uploaded file beside the mail and queue its import.
 
-    Django has already streamed a large upload to a temporary file; it is moved,
-    never read into memory. The task is dispatched after the commit. Each call
-    queues another import; the file is deleted once the import is done, or
-    once a failed import is past ``MAILARCHIVE_UPLOAD_RETENTION_DAYS`` (see
-    ``import_uploads_sweep``), and at once when the import cannot be recorded.
+    The file goes to the storage (``imports/`` there), where a worker on any
+    machine finds it; Django has already streamed a large upload to a
+    temporary file, which is moved or streamed on, never read into memory.
+    The task is dispatched after the commit. Each call queues another import;
+    the file is deleted once the import is done, or once a failed import is
+    past ``MAILARCHIVE_UPLOAD_RETENTION_DAYS`` (see ``import_uploads_sweep``),
+    and at once when the import cannot be recorded.
     """
     require_global(space)
-    target = upload_dir() / f"{uuid.uuid4().hex}.upload"
+    size = upload.size or 0
+    stored = None
     try:
-        temporary = getattr(upload, "temporary_file_path", None)
-        if temporary is not None:
-            file_move_safe(temporary(), str(target))
-        else:
-            with target.open("wb") as out:
-                for chunk in upload.chunks():
-                    out.write(chunk)
-        # Mail is private, whichever way the file arrived.
-        target.chmod(settings.FILE_UPLOAD_PERMISSIONS)
-        with target.open("rb") as written:
-            os.fsync(written.fileno())
+        stored = upload_save(upload)
         name = Path(upload.name or "upload").name
         with transaction.atomic():
             job = import_job_create(
                 space=space,
-                path=target,
+                path=stored,
                 file_name=name,
                 origin=ImportJob.Origin.UPLOAD,
                 requested_by=requested_by,
                 delete_file_when_done=True,
+                file_size=size,
             )
             _dispatch(job.pk)
     except BaseException:
         # Kept when its row committed and only the dispatch failed: the
         # import can then be run again.
-        if not ImportJob.objects.filter(path=str(target)).exists():
-            target.unlink(missing_ok=True)
+        if stored is not None and not ImportJob.objects.filter(path=stored).exists():
+            upload_delete(stored)
         raise
     return job
 
@@ -149,7 +145,7 @@ def import_server_file_accept(
 
 def import_upload_missing(job: ImportJob) -> bool:
     """Whether ``job`` is an upload whose file is gone (swept, or lost). Reads."""
-    return job.origin == ImportJob.Origin.UPLOAD and not Path(job.path).is_file()
+    return job.origin == ImportJob.Origin.UPLOAD and not upload_exists(job.path)
 
 
 def import_job_rerunnable(job: ImportJob) -> bool:

@@ -31,7 +31,7 @@ from ..services import (
     messages_index_pending,
     messages_secure,
 )
-from ..storage import StorageError
+from ..storage import StorageError, upload_delete, upload_local_file
 from .jobs import LEASE, require_global
 from .sources import ImportPathError, import_dir_root
 
@@ -272,12 +272,22 @@ def _count_unparseable(job: ImportJob, summary: IndexSummary) -> None:
 
 
 def _run(job: ImportJob, progress: Progress | None) -> None:
+    if job.origin == ImportJob.Origin.UPLOAD:
+        # Copied down from an object store first: the lease is kept meanwhile.
+        renew = functools.partial(_renew, job.pk)
+        with upload_local_file(job.path, heartbeat=renew) as path:
+            _run_file(job, path, progress)
+        return
     path = Path(job.path)
     if job.origin == ImportJob.Origin.SERVER:
         # Checked again at run time: a symbolic link may have changed since.
         root = import_dir_root()
         if root is None or not path.resolve().is_relative_to(root):
             raise ImportPathError("the file is no longer inside the import directory")
+    _run_file(job, path, progress)
+
+
+def _run_file(job: ImportJob, path: Path, progress: Progress | None) -> None:
     size = path.stat().st_size
     if size != job.file_size:
         if job.checkpoint:
@@ -358,7 +368,7 @@ def mbox_import_run(import_id: int, *, progress: Progress | None = None) -> Impo
         job, ImportJob.Status.DONE, finished_at=timezone.now(), lease_until=None
     )
     if job.delete_file_when_done:
-        Path(job.path).unlink(missing_ok=True)
+        upload_delete(job.path)
     if progress is not None:
         progress(job)
     return job

@@ -28,13 +28,6 @@ class ServerFile:
     size: int
 
 
-def upload_dir() -> Path:
-    """Where uploaded files wait for their import (created when missing)."""
-    path = Path(settings.DATA_DIR) / "imports"
-    path.mkdir(mode=settings.FILE_UPLOAD_DIRECTORY_PERMISSIONS, exist_ok=True)
-    return path
-
-
 def import_dir_root() -> Path | None:
     """The server directory site admins may import from, or None when unset."""
     configured = settings.MAILARCHIVE_IMPORT_DIR

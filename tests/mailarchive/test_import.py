@@ -8,6 +8,7 @@ import io
 from pathlib import Path
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import OperationalError
 from django.utils import timezone
 
@@ -24,7 +25,7 @@ from mailarchive.imports import (
 from mailarchive.imports import run as import_run
 from mailarchive.mbox import iter_mbox
 from mailarchive.models import ImportJob, Message
-from mailarchive.storage import blob_read
+from mailarchive.storage import blob_read, upload_exists, upload_save
 from spaces.models import Space
 from tests.factories import PersonalSpaceFactory, SpaceFactory
 
@@ -415,23 +416,37 @@ def test_personal_space_refuses_imports(db, tmp_path):
         )
 
 
-def test_uploaded_file_is_deleted_when_done_and_kept_when_failed(space, tmp_path):
-    good = tmp_path / "good.upload"
-    good.write_bytes(mbox_of(message("a")))
-    bad = tmp_path / "bad.upload"
-    bad.write_bytes(b"nothing like mail\n")
-    for path in (good, bad):
+def test_uploaded_file_is_deleted_when_done_and_kept_when_failed(space):
+    good = upload_save(SimpleUploadedFile("good", mbox_of(message("a"))))
+    bad = upload_save(SimpleUploadedFile("bad", b"nothing like mail\n"))
+    for name in (good, bad):
         job = import_job_create(
             space=space,
-            path=path,
-            file_name=path.name,
+            path=name,
+            file_name=name,
             origin="upload",
             requested_by=None,
             delete_file_when_done=True,
+            file_size=1,
         )
         mbox_import_run(job.pk)
-    assert not good.exists()
-    assert bad.exists()
+    assert not upload_exists(good)
+    assert upload_exists(bad)
+
+
+def test_a_done_upload_never_deletes_a_file_outside_the_uploads(space, tmp_path):
+    outside = tmp_path / "precious.mbox"
+    outside.write_bytes(mbox_of(message("a")))
+    job = import_job_create(
+        space=space,
+        path=outside,
+        file_name=outside.name,
+        origin="upload",
+        requested_by=None,
+        delete_file_when_done=True,
+    )
+    assert mbox_import_run(job.pk).status == "done"
+    assert outside.exists()
 
 
 @pytest.fixture

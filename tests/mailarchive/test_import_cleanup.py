@@ -30,11 +30,11 @@ from mailarchive.imports import (
     import_upload_accept,
     import_uploads_sweep,
     mbox_import_run,
-    upload_dir,
 )
 from mailarchive.imports import jobs as import_jobs
 from mailarchive.imports.cleanup import STRAY_GRACE
 from mailarchive.models import ImportJob
+from mailarchive.storage import upload_exists
 from tests.conftest import client_for
 from tests.mailarchive.test_import import mbox_of, message
 
@@ -43,10 +43,27 @@ LIMIT = 4096
 
 @pytest.fixture(autouse=True)
 def own_data_dir(settings, tmp_path):
-    """A data dir of this test's own, so that files of other tests do not count."""
+    """A data dir and storage of this test's own, so that files of other tests
+    do not count."""
     settings.DATA_DIR = tmp_path / "data"
     settings.FILE_UPLOAD_TEMP_DIR = tmp_path / "data" / "upload-tmp"
     settings.FILE_UPLOAD_TEMP_DIR.mkdir(parents=True)
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "mailarchive.storage.DurableFileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path / "data" / "store")},
+        },
+    }
+
+
+def upload_dir() -> Path:
+    """Where the test's local storage keeps uploads."""
+    return Path(django_settings.STORAGES["default"]["OPTIONS"]["location"]) / "imports"
+
+
+def stored(job: ImportJob) -> Path:
+    return upload_dir().parent / job.path
 
 
 @pytest.fixture
@@ -141,7 +158,7 @@ def test_upload_at_the_limit_is_accepted(
     )
     assert response.status_code == 302
     job = ImportJob.objects.get()
-    assert Path(job.path).read_bytes() == content
+    assert stored(job).read_bytes() == content
     assert files_under(Path(django_settings.FILE_UPLOAD_TEMP_DIR)) == []
 
 
@@ -188,7 +205,7 @@ def later():
 def test_a_done_import_keeps_no_file(actors):
     job = mbox_import_run(uploaded_job(actors).pk)
     assert job.status == "done"
-    assert not Path(job.path).exists()
+    assert not stored(job).exists()
     assert files_under(upload_dir()) == []
 
 
@@ -196,7 +213,7 @@ def test_a_file_left_by_a_crash_after_the_import_finished_is_swept(actors):
     job = uploaded_job(actors)
     ImportJob.objects.filter(pk=job.pk).update(status="done")
     assert import_uploads_sweep() == 1
-    assert not Path(job.path).exists()
+    assert not stored(job).exists()
     assert import_uploads_sweep() == 0
 
 
@@ -210,11 +227,11 @@ def test_a_failed_upload_is_kept_for_a_rerun_then_removed(actors, later):
         status="failed", finished_at=timezone.now(), error="truncated gzip file"
     )
     assert import_uploads_sweep() == 0
-    assert Path(job.path).exists()
+    assert stored(job).exists()
     job.refresh_from_db()
     assert import_job_rerunnable(job)
     assert import_uploads_sweep(now=later) == 1
-    assert not Path(job.path).exists()
+    assert not stored(job).exists()
     job.refresh_from_db()
     assert (job.status, job.error) == ("failed", "truncated gzip file")
     assert not import_job_rerunnable(job)
@@ -231,7 +248,7 @@ def test_an_abandoned_import_is_marked_failed_and_its_file_removed(actors, later
     assert job.status == "failed"
     assert job.error.startswith("abandoned")
     assert job.finished_at is not None and job.lease_until is None
-    assert not Path(job.path).exists()
+    assert not stored(job).exists()
 
 
 def test_a_running_import_is_left_alone(actors, later):
@@ -240,7 +257,7 @@ def test_a_running_import_is_left_alone(actors, later):
         status="importing", lease_until=later + timedelta(minutes=5)
     )
     assert import_uploads_sweep(now=later) == 0
-    assert Path(job.path).exists()
+    assert stored(job).exists()
 
 
 def test_the_sweep_holds_the_lease_so_no_run_starts_meanwhile(
@@ -256,13 +273,13 @@ def test_the_sweep_holds_the_lease_so_no_run_starts_meanwhile(
         status="failed", finished_at=timezone.now()
     )
     attempts = []
-    real_remove = cleanup._remove_inside
+    real_remove = cleanup.upload_delete
 
-    def remove_while_a_run_starts(path, root):
+    def remove_while_a_run_starts(name):
         attempts.append(mbox_import_run(job.pk).status)
-        return real_remove(path, root)
+        return real_remove(name)
 
-    monkeypatch.setattr(cleanup, "_remove_inside", remove_while_a_run_starts)
+    monkeypatch.setattr(cleanup, "upload_delete", remove_while_a_run_starts)
     assert import_uploads_sweep(now=later) == 1
     assert attempts == ["failed"]
     job.refresh_from_db()
@@ -270,6 +287,7 @@ def test_the_sweep_holds_the_lease_so_no_run_starts_meanwhile(
 
 
 def test_files_no_import_refers_to_are_swept_after_a_day(actors, tmp_path):
+    upload_dir().mkdir(parents=True, exist_ok=True)
     stray = upload_dir() / "stray.upload"
     stray.write_bytes(b"left by a crash")
     fresh = upload_dir() / "fresh.upload"
@@ -277,11 +295,11 @@ def test_files_no_import_refers_to_are_swept_after_a_day(actors, tmp_path):
     temporary = Path(django_settings.FILE_UPLOAD_TEMP_DIR) / "tmpabc.upload.mbox"
     temporary.write_bytes(b"an upload cut short")
     job = uploaded_job(actors)
-    for path in (stray, temporary, Path(job.path)):
+    for path in (stray, temporary, stored(job)):
         age(path, STRAY_GRACE + timedelta(hours=1))
     assert import_uploads_sweep() == 2
     assert not stray.exists() and not temporary.exists()
-    assert fresh.exists() and Path(job.path).exists()
+    assert fresh.exists() and stored(job).exists()
 
 
 def test_files_outside_the_upload_directory_are_never_removed(actors, tmp_path, later):
@@ -310,6 +328,35 @@ def test_files_outside_the_upload_directory_are_never_removed(actors, tmp_path, 
     )
     import_uploads_sweep(now=later)
     assert outside.exists()
+
+
+def test_an_upload_an_earlier_version_kept_in_the_data_dir_is_still_imported(
+    actors, later
+):
+    """GIVEN an upload recorded before uploads went to the storage (its file
+    under DATA_DIR/imports/) WHEN its import runs THEN it is imported and the
+    file removed; a stray file there is swept like any other."""
+    legacy = Path(django_settings.DATA_DIR) / "imports"
+    legacy.mkdir(parents=True)
+    path = legacy / "0123abcd.upload"
+    path.write_bytes(mbox_of(message("old"), message("older")))
+    stray = legacy / "stray.upload"
+    stray.write_bytes(b"left by a crash")
+    age(stray, STRAY_GRACE + timedelta(hours=1))
+    job = import_job_create(
+        space=actors.space,
+        path=path,
+        file_name="old.mbox",
+        origin="upload",
+        requested_by=None,
+        delete_file_when_done=True,
+    )
+    assert upload_exists(job.path)
+    job = mbox_import_run(job.pk)
+    assert (job.status, job.imported) == ("done", 2)
+    assert not path.exists()
+    assert import_uploads_sweep() == 1
+    assert not stray.exists()
 
 
 def test_the_sweep_runs_hourly_from_beat():

@@ -7,14 +7,13 @@ import json
 from pathlib import Path
 
 import pytest
-from django.conf import settings as django_settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from mailarchive import celery_app
+from mailarchive import celery_app, storage
 from mailarchive.imports import import_job_create
-from mailarchive.imports import jobs as import_jobs
 from mailarchive.models import ImportJob, Message
+from mailarchive.storage import upload_exists
 from mailarchive.tasks import mbox_import_task
 from spaces.models import AuditEvent
 from tests.conftest import ROLES, client_for, expected_status, login_client
@@ -120,13 +119,13 @@ def test_upload_is_imported_by_the_task(
     upload, which Django streams to a temporary file, is moved, not read."""
     settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 10**9 if in_memory else 0
     moved: list[str] = []
-    real_move = import_jobs.file_move_safe
+    real_move = storage.file_move_safe
 
-    def spy(old: str, new: str) -> None:
+    def spy(old: str, new: str, **kwargs) -> None:
         moved.append(old)
-        real_move(old, new)
+        real_move(old, new, **kwargs)
 
-    monkeypatch.setattr(import_jobs, "file_move_safe", spy)
+    monkeypatch.setattr(storage, "file_move_safe", spy)
     content = mbox_of(message("one"), message("two"), message("three"))
     upload = SimpleUploadedFile("team.mbox", content, "application/mbox")
     client = client_for(actors, "admin")
@@ -141,8 +140,8 @@ def test_upload_is_imported_by_the_task(
     assert (job.status, job.origin, job.file_name) == ("done", "upload", "team.mbox")
     assert (job.total, job.imported, job.requested_by) == (3, 3, actors.admin)
     assert Message.objects.filter(space=actors.space, source="import").count() == 3
-    assert not Path(job.path).exists()
-    assert Path(job.path).parent == Path(django_settings.DATA_DIR) / "imports"
+    assert job.path.startswith("imports/")
+    assert not upload_exists(job.path)
     assert AuditEvent.objects.filter(action="mail.import.request").count() == 1
     assert len(moved) == (0 if in_memory else 1)
 
@@ -165,7 +164,7 @@ def test_gzip_upload_failing_midway_keeps_the_file_and_says_why(
         )
     job = ImportJob.objects.get(space=actors.space)
     assert (job.status, job.error) == ("failed", "truncated gzip file")
-    assert Path(job.path).exists()
+    assert upload_exists(job.path)
     page = client.get(job.get_absolute_url()).content.decode()
     assert "truncated gzip file" in page
     assert reverse(
