@@ -5,16 +5,31 @@ VENV := .venv
 BIN := $(VENV)/bin
 export MAILARCHIVE_TEST_CORPUS ?= $(abspath ../shared/corpus)
 
-.PHONY: venv run test test-slow lint format check-deploy messages openapi bench bench-quick clean
+.PHONY: venv lock run test test-slow lint format check-deploy messages openapi bench bench-quick clean
 
-# Create or refresh the virtualenv with the project and its dev extras installed.
-$(BIN)/.installed: pyproject.toml
+# Create or refresh the virtualenv: exactly the versions pinned in
+# requirements-dev.lock (every file checked against its hash), then the project
+# itself on top, without resolving anything again.
+$(BIN)/.installed: pyproject.toml requirements-dev.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-dev.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $@
 
 venv: $(BIN)/.installed
+
+# Re-resolve requirements.lock (the app) and requirements-dev.lock (with the dev
+# extra) from pyproject.toml after changing a dependency, in seconds. Pins that
+# still fit are kept; `make lock UPGRADE=1` moves every pin to the newest
+# release pyproject.toml allows. Commit both files.
+LOCK := $(BIN)/uv pip compile --quiet --universal --python-version 3.11 \
+	--generate-hashes $(if $(UPGRADE),--upgrade) pyproject.toml
+lock:
+	@test -x $(BIN)/uv || $(MAKE) venv
+	$(LOCK) -o requirements.lock
+	$(LOCK) --extra dev -o requirements-dev.lock
+	$(BIN)/python scripts/check_lock.py
 
 # Serve http://127.0.0.1:8000/ with a Celery worker and beat; Ctrl-C stops all.
 run: venv
@@ -22,9 +37,11 @@ run: venv
 	$(BIN)/python manage.py ensuresiteadmin
 	MAILARCHIVE_HTTPS=$${MAILARCHIVE_HTTPS:-off} $(BIN)/python manage.py runall
 
+# Style, formatting, and the lock files against pyproject.toml.
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python scripts/check_lock.py
 
 format: venv
 	$(BIN)/ruff format .
