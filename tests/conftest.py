@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
+from django.db import connection
 from django.test import Client
 
 from spaces.models import Level, Space
@@ -20,6 +22,22 @@ from tests.factories import (
 
 # One Dovecot and one Chromium for the whole session, whichever tests use them.
 pytest_plugins = ["tests.dovecot", "tests.oauth2_server", "tests.browser.fixtures"]
+
+
+def database_url() -> str:
+    """The URL of the database this test runs on, for the processes it starts.
+
+    ``sqlite:///<file>`` in the SQLite run, ``postgres://…`` otherwise; give it
+    to a child as ``TEST_DATABASE_URL`` (the test settings) or
+    ``DATABASE_URL`` (the production settings).
+    """
+    db = connection.settings_dict
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        return f"sqlite:///{db['NAME']}"
+    login = quote(db["USER"] or "", safe="")
+    if db["PASSWORD"]:
+        login += ":" + quote(db["PASSWORD"], safe="")
+    return f"postgres://{login}@{db['HOST']}:{db['PORT']}/{quote(db['NAME'])}"
 
 
 @pytest.fixture(scope="session")

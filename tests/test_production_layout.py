@@ -32,17 +32,16 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 import requests
 from cryptography.fernet import Fernet
-from django.db import connection
 
 from accounts.models import FetchedMessage, MailAccount
 from mailarchive.mbox import iter_mbox
 from mailarchive.models import Message
 from tests.accounts.conftest import PORT_ATTRIBUTES, make_message
+from tests.conftest import database_url
 
 logger = logging.getLogger(__name__)
 PROJECT_DIR = Path(__file__).resolve().parents[1]
@@ -192,10 +191,6 @@ def layout(dovecot) -> Iterator[Layout]:
     """Redis and the migrate step; gunicorn, two workers and beat started."""
     root = Path(tempfile.mkdtemp(prefix="mailarchive-layout-"))
     redis_port = _free_port()
-    db = connection.settings_dict
-    login = quote(db["USER"] or "", safe="")
-    if db["PASSWORD"]:
-        login += ":" + quote(db["PASSWORD"], safe="")
     env = {
         key: value
         for key, value in os.environ.items()
@@ -203,7 +198,7 @@ def layout(dovecot) -> Iterator[Layout]:
     }
     env.update(
         # What docker-compose.yml sets, pointed at this machine.
-        DATABASE_URL=f"postgres://{login}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        DATABASE_URL=database_url(),
         CELERY_BROKER_URL=f"redis://127.0.0.1:{redis_port}/0",
         MAILARCHIVE_CACHE_URL=f"redis://127.0.0.1:{redis_port}/1",
         DJANGO_SECRET_KEY="layout-" + os.urandom(32).hex(),
