@@ -288,7 +288,8 @@ def _provision(
     """Spaces by command, accounts by command and by the API, mail on Dovecot.
 
     The first account comes from ``addmailaccount``, the others from
-    ``POST /api/v1/spaces/<key>/mail-accounts/`` on gunicorn.
+    ``POST /api/v1/spaces/<key>/mail-accounts/`` on gunicorn; then each
+    mailbox gets its mail.
     """
     outputs = layout.manage_many(
         [["createapitoken", "operator"]]
@@ -305,7 +306,6 @@ def _provision(
             tag = f"{space}-{i}"
             raws = [make_message(n + k, tag=tag) for k in range(per_account)]
             n += per_account
-            dovecot.deliver_many(username, raws)
             mailboxes.append(Mailbox(space, username, raws))
             protocol = PROTOCOLS[i % len(PROTOCOLS)]
             port = getattr(dovecot, PORT_ATTRIBUTES[protocol])
@@ -346,6 +346,10 @@ def _provision(
     assert MailAccount.objects.filter(enabled=True).count() == len(SPACES) * (
         ACCOUNTS_PER_SPACE
     )
+    # The mail arrives once every account exists, so that the polls beat
+    # starts from now on have work to be cut off in.
+    for box in mailboxes:
+        dovecot.deliver_many(box.username, box.raws)
     return mailboxes, api
 
 
@@ -368,18 +372,31 @@ def _poller_pids() -> dict[int, int]:
     return held
 
 
-def _kill_a_polling_worker(layout: Layout, generation: int, deadline: float) -> int:
-    """SIGKILL the first worker seen holding a poll lease; start a new one.
+def _kill_a_polling_worker(
+    layout: Layout, generation: int, deadline: float, per_account: int
+) -> int:
+    """SIGKILL the first worker seen polling an account that still has mail
+    to fetch (it holds the account's poll lease); start a new one.
 
     Returns the id of the account whose poll was cut off.
     """
     while time.monotonic() < deadline:
         layout.check_alive()
         held = _poller_pids()
+        unfinished = {
+            account_id
+            for account_id in held.values()
+            if FetchedMessage.objects.filter(account_id=account_id).count()
+            < per_account
+        }
         for name, proc in list(layout.processes.items()):
             if not name.startswith("worker-"):
                 continue
-            cut = [held[pid] for pid in _group_pids(proc.pid) if pid in held]
+            cut = [
+                held[pid]
+                for pid in _group_pids(proc.pid)
+                if held.get(pid) in unfinished
+            ]
             if cut:
                 layout.kill_group(name)
                 proc.wait()
@@ -411,7 +428,10 @@ def _run(dovecot, layout: Layout, *, per_account: int, kills: int) -> None:
     total = per_account * len(mailboxes)
     logger.info("%s accounts with %s messages added", len(mailboxes), total)
     deadline = time.monotonic() + 60 + total * 0.5
-    cut_off = [_kill_a_polling_worker(layout, 3 + k, deadline) for k in range(kills)]
+    cut_off = [
+        _kill_a_polling_worker(layout, 3 + k, deadline, per_account)
+        for k in range(kills)
+    ]
     assert len(cut_off) == kills
     logger.info("polls of accounts %s cut off", cut_off)
 
