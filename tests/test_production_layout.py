@@ -22,6 +22,7 @@ import hashlib
 import io
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -189,6 +190,12 @@ def _worker_command(name: str) -> list[str]:
 @pytest.fixture
 def layout(dovecot) -> Iterator[Layout]:
     """Redis and the migrate step; gunicorn, two workers and beat started."""
+    if shutil.which("redis-server") is None:
+        pytest.fail(
+            "redis-server is not installed (Debian package redis-server); the "
+            "production layout test starts a private one",
+            pytrace=False,
+        )
     root = Path(tempfile.mkdtemp(prefix="mailarchive-layout-"))
     redis_port = _free_port()
     env = {
@@ -260,8 +267,7 @@ def layout(dovecot) -> Iterator[Layout]:
         yield running
     finally:
         running.stop_all()
-        with contextlib.suppress(OSError):
-            subprocess.run(["rm", "-rf", str(root)], check=False)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def _wait_for_web(layout: Layout) -> None:
