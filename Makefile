@@ -76,8 +76,9 @@ test: venv lint
 	$(BIN)/pytest --ds=tests.settings_sqlite -m 'not slow and not postgres' $(SQLITE_TESTS) $(PYTEST_ARGS)
 
 # The long runs left out of `make test`: the 10,000-message poll killed at
-# random moments, 10,000-message mailboxes, a 200 MB mbox, the property-based
-# tests with a thousand examples each (about 20 minutes).
+# random moments, the production layout with four worker kills,
+# 10,000-message mailboxes, a 200 MB mbox, the property-based tests with a
+# thousand examples each (about 20 minutes).
 test-slow: venv
 	scripts/ensure-dovecot
 	HYPOTHESIS_PROFILE=long $(BIN)/pytest -m slow $(PYTEST_ARGS)
