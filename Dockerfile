@@ -2,15 +2,18 @@
 FROM python:3.11-slim-bookworm
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 MAILARCHIVE_DATA_DIR=/data
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml requirements.lock README.md ./
 COPY mailarchive ./mailarchive
 COPY accounts ./accounts
 COPY spaces ./spaces
+COPY api ./api
 COPY templates ./templates
 COPY static ./static
 COPY locale ./locale
 COPY manage.py ./
-RUN pip install --no-cache-dir . \
+# The pinned, hash-checked dependencies first; then the app without resolving.
+RUN pip install --no-cache-dir --require-hashes -r requirements.lock \
+    && pip install --no-cache-dir --no-deps . \
     && useradd --system --home /data mailarchive \
     && mkdir -p /data && chown mailarchive /data
 USER mailarchive

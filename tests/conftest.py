@@ -6,8 +6,10 @@ import importlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
+from django.db import connection
 from django.test import Client
 
 from spaces.models import Level, Space
@@ -27,6 +29,22 @@ pytest_plugins = [
     "tests.browser.fixtures",
     "tests.object_store",
 ]
+
+
+def database_url() -> str:
+    """The URL of the database this test runs on, for the processes it starts.
+
+    ``sqlite:///<file>`` in the SQLite run, ``postgres://…`` otherwise; give it
+    to a child as ``TEST_DATABASE_URL`` (the test settings) or
+    ``DATABASE_URL`` (the production settings).
+    """
+    db = connection.settings_dict
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        return f"sqlite:///{db['NAME']}"
+    login = quote(db["USER"] or "", safe="")
+    if db["PASSWORD"]:
+        login += ":" + quote(db["PASSWORD"], safe="")
+    return f"postgres://{login}@{db['HOST']}:{db['PORT']}/{quote(db['NAME'])}"
 
 
 @pytest.fixture(scope="session")

@@ -29,6 +29,7 @@ import ipaddress
 import itertools
 import os
 import pwd
+import re
 import secrets
 import shutil
 import signal
@@ -78,16 +79,32 @@ def find_binary(name: str) -> str:
     return path
 
 
-def dovecot_version() -> tuple[int, int]:
-    """Return the (major, minor) version of the installed Dovecot."""
+def dovecot_version() -> tuple[int, int] | None:
+    """Return the (major, minor) version of the installed Dovecot.
+
+    None when ``dovecot --version`` does not print a version.
+    """
     output = subprocess.run(
         [find_binary("dovecot"), "--version"],
-        check=True,
         capture_output=True,
         text=True,
     ).stdout
-    major, minor = output.split()[0].split(".")[:2]
-    return int(major), int(minor)
+    return parse_version(output)
+
+
+def parse_version(output: str) -> tuple[int, int] | None:
+    """(major, minor) from ``dovecot --version`` ("2.3.19.1 (9b53102964)")."""
+    match = re.match(r"\s*(\d+)\.(\d+)", output)
+    return (int(match[1]), int(match[2])) if match else None
+
+
+def unsupported_version_message(version: tuple[int, int] | None) -> str:
+    """One sentence that says which Dovecot versions the fixture supports."""
+    found = "an unknown version" if version is None else f"{version[0]}.{version[1]}"
+    return (
+        f"The test Dovecot needs Dovecot 2.3 (Debian 12) or 2.4 (Debian 13, "
+        f"Ubuntu 25.04 and later), but this machine has {found}."
+    )
 
 
 def _free_ports(count: int) -> list[int]:
@@ -298,11 +315,9 @@ class DovecotServer:
                 "the test Dovecot must be started as root (it switches to the "
                 "users dovenull, dovecot and mail)"
             )
-        if dovecot_version() != (2, 3):
-            raise DovecotUnavailableError(
-                "the test fixture writes a Dovecot 2.3 configuration; install "
-                "Dovecot 2.3 (Debian 12: scripts/ensure-dovecot)"
-            )
+        version = dovecot_version()
+        if version not in SUPPORTED_VERSIONS:
+            raise DovecotUnavailableError(unsupported_version_message(version))
         try:
             self._mail_uid = pwd.getpwnam("mail").pw_uid
             self._mail_gid = grp.getgrnam("mail").gr_gid
@@ -323,14 +338,15 @@ class DovecotServer:
             (root / "mail").mkdir()
             (root / "passwd").mkdir()
             (root / "jwt-keys").mkdir()
-            (root / "dovecot-oauth2.conf.ext").write_text(self._oauth2_config())
+            if version == (2, 3):
+                (root / OAUTH2_CONFIG_23).write_text(render_oauth2_config_23(root))
             # A port picked as free can be taken by someone else before
             # Dovecot binds it; such a start fails fast and is retried.
             for attempt in range(3):
                 self._ports = dict(
                     zip(("imap", "imaps", "pop3", "pop3s"), _free_ports(4), strict=True)
                 )
-                self.config_file.write_text(self._config())
+                self.config_file.write_text(self._config(version))
                 startup_log = root / "startup.log"
                 # The daemon inherits stdout/stderr; pipes would never reach
                 # EOF while it runs, so they go to a file.
@@ -424,107 +440,19 @@ class DovecotServer:
         except OSError:
             return ""
 
-    def _config(self) -> str:
-        root = self.root
-        capability = (
-            f"  imap_capability = {self._imap_capability}\n"
-            if self._imap_capability
-            else ""
+    def _config(self, version: tuple[int, int]) -> str:
+        return render_config(
+            version,
+            ConfigValues(
+                root=self.root,
+                host=self.host,
+                ports=dict(self._ports),
+                mail_uid=self._mail_uid,
+                mail_gid=self._mail_gid,
+                auth_mechanisms=self._auth_mechanisms,
+                imap_capability=self._imap_capability,
+            ),
         )
-        return f"""\
-# Private test instance; nothing here refers to /etc/dovecot.
-instance_name = mailarchive-test-{root.name}
-base_dir = {root}/run
-state_dir = {root}/state
-listen = {self.host}
-protocols = imap pop3
-default_login_user = dovenull
-default_internal_user = dovecot
-log_path = {self.log_file}
-auth_verbose = yes
-
-ssl = yes
-ssl_cert = <{root}/tls/server.pem
-ssl_key = <{root}/tls/server.key
-ssl_min_protocol = TLSv1.2
-# Plain logins are allowed on unencrypted connections so that the plain
-# IMAP/POP3 paths can be tested on loopback.
-disable_plaintext_auth = no
-auth_mechanisms = {self._auth_mechanisms}
-# Wrong-password tests would otherwise wait two seconds each.
-auth_failure_delay = 0
-
-mail_location = maildir:~/Maildir
-namespace inbox {{
-  inbox = yes
-  separator = /
-}}
-mail_uid = {self._mail_uid}
-mail_gid = {self._mail_gid}
-first_valid_uid = {self._mail_uid}
-first_valid_gid = {self._mail_gid}
-pop3_uidl_format = %08Xu%08Xv
-
-# One file per user: Dovecot re-reads a changed passwd-file at most once a
-# second, so users added in quick succession would go unseen in a shared one.
-passdb {{
-  driver = passwd-file
-  args = scheme=PLAIN username_format=%u {root}/passwd/%u
-  mechanisms = plain login
-}}
-# Bearer tokens (XOAUTH2, OAUTHBEARER): JWTs checked against trusted keys.
-passdb {{
-  driver = oauth2
-  args = {root}/dovecot-oauth2.conf.ext
-  mechanisms = xoauth2 oauthbearer
-}}
-userdb {{
-  driver = passwd-file
-  args = username_format=%u {root}/passwd/%u
-}}
-
-protocol imap {{
-{capability}}}
-
-# Auth delays repeated failures from one address by up to 15 seconds, which
-# would make every wrong-password test slow; it turns the penalty off when it
-# cannot reach this socket.
-service anvil {{
-  unix_listener anvil-auth-penalty {{
-    mode = 0
-  }}
-}}
-
-service imap-login {{
-  inet_listener imap {{
-    address = {self.host}
-    port = {self.imap_port}
-  }}
-  inet_listener imaps {{
-    address = {self.host}
-    port = {self.imaps_port}
-    ssl = yes
-  }}
-}}
-service pop3-login {{
-  inet_listener pop3 {{
-    address = {self.host}
-    port = {self.pop3_port}
-  }}
-  inet_listener pop3s {{
-    address = {self.host}
-    port = {self.pop3s_port}
-    ssl = yes
-  }}
-}}
-"""
-
-    def _oauth2_config(self) -> str:
-        return f"""\
-introspection_mode = local
-local_validation_key_dict = fs:posix:prefix={self.root}/jwt-keys/
-username_attribute = email
-"""
 
     def trust_jwt_key(self, *, alg: str, kid: str, key: bytes, azp: str = "") -> None:
         """Accept JWT access tokens signed with *key* from now on.
@@ -692,6 +620,254 @@ username_attribute = email
         after = self.uidvalidity(user, folder)
         if after == before:
             raise RuntimeError(f"UIDVALIDITY of {folder} stayed {before}")
+
+
+SUPPORTED_VERSIONS = ((2, 3), (2, 4))
+OAUTH2_CONFIG_23 = "dovecot-oauth2.conf.ext"
+
+
+@dataclass(frozen=True)
+class ConfigValues:
+    """What varies between instances: paths, ports, users, mechanisms."""
+
+    root: Path
+    host: str
+    ports: dict[str, int]
+    mail_uid: int
+    mail_gid: int
+    auth_mechanisms: str
+    imap_capability: str | None = None
+
+
+def render_config(version: tuple[int, int], values: ConfigValues) -> str:
+    """The ``dovecot.conf`` of one instance in the syntax of ``version``.
+
+    Both variants configure the same server: IMAP, IMAPS, POP3 and POP3S on
+    the given loopback ports, one passwd-file per user as passdb and userdb,
+    Maildir under each user's home, OAuth2 bearer tokens validated locally
+    against the keys in ``jwt-keys/``, and no delays after failed logins.
+    """
+    if version == (2, 3):
+        return _render_config_23(values)
+    if version == (2, 4):
+        return _render_config_24(values)
+    raise DovecotUnavailableError(unsupported_version_message(version))
+
+
+def render_oauth2_config_23(root: Path) -> str:
+    """Dovecot 2.3's oauth2 passdb file (2.4 puts these in dovecot.conf)."""
+    return f"""\
+introspection_mode = local
+local_validation_key_dict = fs:posix:prefix={root}/jwt-keys/
+username_attribute = email
+"""
+
+
+def _render_config_23(values: ConfigValues) -> str:
+    root, host, ports = values.root, values.host, values.ports
+    capability = (
+        f"  imap_capability = {values.imap_capability}\n"
+        if values.imap_capability
+        else ""
+    )
+    return f"""\
+# Private test instance; nothing here refers to /etc/dovecot.
+instance_name = mailarchive-test-{root.name}
+base_dir = {root}/run
+state_dir = {root}/state
+listen = {host}
+protocols = imap pop3
+default_login_user = dovenull
+default_internal_user = dovecot
+log_path = {root}/dovecot.log
+auth_verbose = yes
+
+ssl = yes
+ssl_cert = <{root}/tls/server.pem
+ssl_key = <{root}/tls/server.key
+ssl_min_protocol = TLSv1.2
+# Plain logins are allowed on unencrypted connections so that the plain
+# IMAP/POP3 paths can be tested on loopback.
+disable_plaintext_auth = no
+auth_mechanisms = {values.auth_mechanisms}
+# Wrong-password tests would otherwise wait two seconds each.
+auth_failure_delay = 0
+
+mail_location = maildir:~/Maildir
+namespace inbox {{
+  inbox = yes
+  separator = /
+}}
+mail_uid = {values.mail_uid}
+mail_gid = {values.mail_gid}
+first_valid_uid = {values.mail_uid}
+first_valid_gid = {values.mail_gid}
+pop3_uidl_format = %08Xu%08Xv
+
+# One file per user: Dovecot re-reads a changed passwd-file at most once a
+# second, so users added in quick succession would go unseen in a shared one.
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {root}/passwd/%u
+  mechanisms = plain login
+}}
+# Bearer tokens (XOAUTH2, OAUTHBEARER): JWTs checked against trusted keys.
+passdb {{
+  driver = oauth2
+  args = {root}/{OAUTH2_CONFIG_23}
+  mechanisms = xoauth2 oauthbearer
+}}
+userdb {{
+  driver = passwd-file
+  args = username_format=%u {root}/passwd/%u
+}}
+
+protocol imap {{
+{capability}}}
+
+# Auth delays repeated failures from one address by up to 15 seconds, which
+# would make every wrong-password test slow; it turns the penalty off when it
+# cannot reach this socket.
+service anvil {{
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
+}}
+
+service imap-login {{
+  inet_listener imap {{
+    address = {host}
+    port = {ports["imap"]}
+  }}
+  inet_listener imaps {{
+    address = {host}
+    port = {ports["imaps"]}
+    ssl = yes
+  }}
+}}
+service pop3-login {{
+  inet_listener pop3 {{
+    address = {host}
+    port = {ports["pop3"]}
+  }}
+  inet_listener pop3s {{
+    address = {host}
+    port = {ports["pop3s"]}
+    ssl = yes
+  }}
+}}
+"""
+
+
+def _render_config_24(values: ConfigValues) -> str:
+    # Dovecot 2.4 renamed and split many 2.3 settings (its "Upgrading
+    # Dovecot CE from 2.3 to 2.4" guide): the two version settings come
+    # first, ssl_cert/ssl_key became ssl_server_{cert,key}_file (paths, no
+    # "<"), disable_plaintext_auth became auth_allow_cleartext, mail_location
+    # became mail_driver + mail_path, passdb/userdb blocks need a name and
+    # take named settings instead of "args", passdb "mechanisms" became
+    # mechanisms_filter, %u became %{user}, and the OAuth2 mechanisms no
+    # longer go through a passdb but use the global oauth2 filter, with the
+    # key dictionary in oauth2_local_validation. Listeners take no address of
+    # their own in 2.4 (documented, not implemented), so the global listen
+    # keeps them on loopback.
+    root, host, ports = values.root, values.host, values.ports
+    capability = (
+        f"  imap_capability = {values.imap_capability}\n"
+        if values.imap_capability
+        else ""
+    )
+    return f"""\
+dovecot_config_version = 2.4.0
+dovecot_storage_version = 2.4.0
+
+# Private test instance; nothing here refers to /etc/dovecot.
+instance_name = mailarchive-test-{root.name}
+base_dir = {root}/run
+state_dir = {root}/state
+listen = {host}
+protocols = imap pop3
+default_login_user = dovenull
+default_internal_user = dovecot
+log_path = {root}/dovecot.log
+auth_verbose = yes
+
+ssl = yes
+ssl_server_cert_file = {root}/tls/server.pem
+ssl_server_key_file = {root}/tls/server.key
+ssl_min_protocol = TLSv1.2
+# Plain logins are allowed on unencrypted connections so that the plain
+# IMAP/POP3 paths can be tested on loopback.
+auth_allow_cleartext = yes
+auth_mechanisms = {values.auth_mechanisms}
+# Wrong-password tests would otherwise wait two seconds each.
+auth_failure_delay = 0
+
+mail_driver = maildir
+mail_path = ~/Maildir
+namespace inbox {{
+  inbox = yes
+  separator = /
+}}
+mail_uid = {values.mail_uid}
+mail_gid = {values.mail_gid}
+first_valid_uid = {values.mail_uid}
+first_valid_gid = {values.mail_gid}
+pop3_uidl_format = %{{uid | hex(8)}}%{{uidvalidity | hex(8)}}
+
+# One file per user: Dovecot re-reads a changed passwd-file at most once a
+# second, so users added in quick succession would go unseen in a shared one.
+passdb passwd-file {{
+  passwd_file_path = {root}/passwd/%{{user}}
+  mechanisms_filter = plain login
+}}
+userdb passwd-file {{
+  passwd_file_path = {root}/passwd/%{{user}}
+}}
+# Bearer tokens (XOAUTH2, OAUTHBEARER): JWTs checked against trusted keys.
+oauth2 {{
+  introspection_mode = local
+  username_attribute = email
+  oauth2_local_validation {{
+    dict fs {{
+      fs posix {{
+        prefix = {root}/jwt-keys/
+      }}
+    }}
+  }}
+}}
+
+protocol imap {{
+{capability}}}
+
+# Auth delays repeated failures from one address by up to 15 seconds, which
+# would make every wrong-password test slow; it turns the penalty off when it
+# cannot reach this socket.
+service anvil {{
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
+}}
+
+service imap-login {{
+  inet_listener imap {{
+    port = {ports["imap"]}
+  }}
+  inet_listener imaps {{
+    port = {ports["imaps"]}
+    ssl = yes
+  }}
+}}
+service pop3-login {{
+  inet_listener pop3 {{
+    port = {ports["pop3"]}
+  }}
+  inet_listener pop3s {{
+    port = {ports["pop3s"]}
+    ssl = yes
+  }}
+}}
+"""
 
 
 def _process_alive(pid: int) -> bool:

@@ -1,10 +1,13 @@
 """The test settings on SQLite instead of PostgreSQL.
 
-``make test`` runs the database-independent attachment-text tests once more
-with these (``pytest --ds=tests.settings_sqlite …``): SQLite is what a
-one-machine install runs on, and it searches by substring rather than by
-PostgreSQL's full-text and trigram indexes. The database is a file in the
-run's throwaway data directory, with the pragmas of a real install.
+``make test`` runs the tests that touch the database differently once more
+with these (``pytest --ds=tests.settings_sqlite -m 'not slow and not
+postgres' …``, the list is ``SQLITE_TESTS`` in the Makefile): SQLite is what a
+one-machine install runs on; it searches by substring rather than by
+PostgreSQL's full-text and trigram indexes and lets one writer in at a time.
+Tests marked ``postgres`` need PostgreSQL itself and are left out. The
+database is a file in the run's throwaway data directory, with the pragmas of
+a real install.
 """
 
 import os

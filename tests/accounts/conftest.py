@@ -10,7 +10,6 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 from django.conf import settings
@@ -23,6 +22,7 @@ from mailarchive.models import Message
 from mailarchive.storage import blob_read
 from spaces.models import Space
 from tests.accounts.fake_servers import FakeServer, Session
+from tests.conftest import database_url
 from tests.factories import SpaceFactory
 
 PORT_ATTRIBUTES = {
@@ -54,15 +54,9 @@ execute_from_command_line(["manage.py", *sys.argv[1:]])
 
 def child_env(dovecot) -> dict[str, str]:
     """Environment for a manage.py subprocess on this test's database."""
-    db = connection.settings_dict
-    login = quote(db["USER"] or "", safe="")
-    if db["PASSWORD"]:
-        login += ":" + quote(db["PASSWORD"], safe="")
     env = dict(os.environ)
     env.update(
-        TEST_DATABASE_URL=(
-            f"postgres://{login}@{db['HOST']}:{db['PORT']}/{quote(db['NAME'])}"
-        ),
+        TEST_DATABASE_URL=database_url(),
         MAILARCHIVE_TEST_STORE=str(settings.STORAGES["default"]["OPTIONS"]["location"]),
         MAILARCHIVE_TEST_POLL_BATCH="20",
         MAILARCHIVE_ALLOWED_MAIL_HOSTS="127.0.0.1",

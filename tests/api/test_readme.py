@@ -11,13 +11,12 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 from django.conf import settings
-from django.db import connection
 
 from spaces.models import Level
+from tests.conftest import database_url
 from tests.factories import SpacePermissionFactory, UserFactory
 from tests.mailarchive.test_views import ingest, raw_message
 
@@ -35,16 +34,10 @@ def api_examples() -> list[tuple[str, str]]:
 
 def child_env() -> dict[str, str]:
     """This process's environment, pointed at the test database."""
-    db = connection.settings_dict
-    login = quote(db["USER"] or "", safe="")
-    if db["PASSWORD"]:
-        login += ":" + quote(db["PASSWORD"], safe="")
     env = dict(os.environ)
     env.update(
         DJANGO_SETTINGS_MODULE="tests.settings",
-        TEST_DATABASE_URL=(
-            f"postgres://{login}@{db['HOST']}:{db['PORT']}/{quote(db['NAME'])}"
-        ),
+        TEST_DATABASE_URL=database_url(),
     )
     return env
 

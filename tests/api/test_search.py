@@ -93,6 +93,9 @@ def test_anonymous_search_needs_a_public_space(actors, corpus):  # noqa: F811
     assert [r["message"]["subject"] for r in body["results"]] == ["Public budget"]
 
 
+@pytest.mark.postgres(
+    reason="best-match ranking is full-text ts_rank; SQLite orders newest first"
+)
 def test_pages_by_cursor_newest_first_and_by_number_by_relevance(actors):
     for n in range(30):
         ingest(

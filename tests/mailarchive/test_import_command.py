@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import connection
 
 from mailarchive.models import ImportJob, Message
+from tests.conftest import database_url
 from tests.factories import PersonalSpaceFactory, SpaceFactory
 from tests.mailarchive.test_import import mbox_of, message
 
@@ -145,14 +145,10 @@ def test_exit_status_of_the_real_command(tmp_path):
     good.write_bytes(mbox_of(message("p1"), message("p2")))
     big = tmp_path / "big.mbox"
     big.write_bytes(mbox_of(message("p3"), message("huge", body="x" * 5000 + "\n")))
-    database = connection.settings_dict
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.settings",
-        "TEST_DATABASE_URL": (
-            f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/"
-            f"{database['NAME']}"
-        ),
+        "TEST_DATABASE_URL": database_url(),
         "MAILARCHIVE_MAX_MESSAGE_BYTES": "2000",
     }
 

@@ -145,6 +145,9 @@ def test_filters_sender_dates_and_attachments(corpus):
     assert found(corpus, text="budget", has_attachment=True) == ["Lunch on Friday"]
 
 
+@pytest.mark.postgres(
+    reason="best-match ranking is full-text ts_rank; SQLite orders newest first"
+)
 @pytest.mark.django_db
 def test_relevance_puts_subject_matches_first(corpus):
     newest = found(corpus, text="budget")
@@ -153,6 +156,9 @@ def test_relevance_puts_subject_matches_first(corpus):
     assert best[0] == "Quarterly budget review"
 
 
+@pytest.mark.postgres(
+    reason="best-match ranking is full-text ts_rank; SQLite orders newest first"
+)
 @pytest.mark.django_db
 def test_relevance_ranks_only_the_newest_matches(corpus, monkeypatch):
     monkeypatch.setattr(search_module, "RELEVANCE_POOL", 1)
@@ -178,6 +184,7 @@ def test_sqlite_fallback_matches_every_term_as_a_substring(corpus, monkeypatch):
 
 
 @pytest.mark.django_db
+@pytest.mark.postgres(reason="GIN indexes and their query plans are PostgreSQL's")
 @pytest.mark.parametrize(
     ("lookup", "index"),
     [
@@ -288,6 +295,9 @@ def test_anonymous_search_needs_a_public_space(actors, corpus):
     ]
 
 
+@pytest.mark.postgres(
+    reason="best-match ranking is full-text ts_rank; SQLite orders newest first"
+)
 @pytest.mark.django_db
 def test_newest_first_results_page_by_cursor_and_relevance_is_bounded(actors):
     for n in range(30):
@@ -377,6 +387,7 @@ def test_search_pages_read_only_the_start_of_each_body(actors, monkeypatch, orde
 
 
 @pytest.mark.django_db
+@pytest.mark.postgres(reason="GIN indexes and their query plans are PostgreSQL's")
 @pytest.mark.parametrize(
     ("lookup", "index"),
     [
