@@ -57,7 +57,9 @@ format: venv
 SQLITE_TESTS := \
 	tests/accounts/test_polling.py tests/accounts/test_services.py \
 	tests/accounts/test_tasks.py tests/accounts/test_commands.py \
-	tests/accounts/test_crash.py \
+	tests/accounts/test_crash.py tests/accounts/test_health.py \
+	tests/accounts/test_alerts.py \
+	tests/spaces/test_audit_log.py tests/spaces/test_space_delete.py \
 	tests/mailarchive/test_ingest.py tests/mailarchive/test_index.py \
 	tests/mailarchive/test_threading.py tests/mailarchive/test_search.py \
 	tests/mailarchive/test_attachment_text.py tests/mailarchive/test_trash.py \

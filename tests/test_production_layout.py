@@ -275,7 +275,8 @@ def _wait_for_web(layout: Layout) -> None:
     while time.monotonic() < deadline:
         layout.check_alive()
         with contextlib.suppress(requests.RequestException):
-            if requests.get(layout.web_url + "/login/", timeout=5).status_code == 200:
+            # Ready as a load balancer sees it: database, broker and storage.
+            if requests.get(layout.web_url + "/readyz", timeout=5).status_code == 200:
                 return
         time.sleep(0.2)
     pytest.fail(f"gunicorn never became ready:\n{layout.logs()}")
