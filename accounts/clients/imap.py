@@ -26,7 +26,7 @@ import contextlib
 import imaplib
 import socket
 import ssl
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from imapclient import DELETED, IMAPClient
@@ -77,6 +77,7 @@ class _IMAP4(imaplib.IMAP4):
     a literal larger than that, or literals adding up to more than
     ``max_response`` in the answer to one command, raise
     ``_ResponseTooLargeError`` before imaplib reads (or allocates) them.
+    ``check_port`` is called with the plain socket before the greeting is read.
     """
 
     def __init__(
@@ -86,9 +87,11 @@ class _IMAP4(imaplib.IMAP4):
         port: int,
         deadline: Deadline,
         max_literal: int | None = None,
+        check_port: Callable[[socket.socket], None] | None = None,
     ) -> None:
         self._address = address
         self._deadline = deadline
+        self._check_port = check_port
         self._max_literal = max_literal
         self._max_response = (
             None if max_literal is None else max_literal + FETCH_MAX_BYTES
@@ -97,7 +100,14 @@ class _IMAP4(imaplib.IMAP4):
         super().__init__(host, port, deadline.read_timeout)
 
     def _create_socket(self, timeout: float | None) -> socket.socket:
-        return self._deadline.connect(self._address, self.port)
+        sock = self._deadline.connect(self._address, self.port)
+        if self._check_port is not None:
+            try:
+                self._check_port(sock)
+            except BaseException:
+                sock.close()
+                raise
+        return sock
 
     def send(self, data: bytes) -> None:
         self._literal_bytes = 0
@@ -150,10 +160,12 @@ class _IMAPClient(IMAPClient):
         context: ssl.SSLContext | None,
         deadline: Deadline,
         max_literal: int | None,
+        check_port: Callable[[socket.socket], None] | None = None,
     ) -> None:
         self._address = address
         self._deadline = deadline
         self._max_literal = max_literal
+        self._check_port = check_port
         super().__init__(
             host,
             port=port,
@@ -173,7 +185,12 @@ class _IMAPClient(IMAPClient):
                 self.ssl_context,
             )
         return _IMAP4(
-            self.host, self._address, self.port, self._deadline, self._max_literal
+            self.host,
+            self._address,
+            self.port,
+            self._deadline,
+            self._max_literal,
+            self._check_port,
         )
 
 
@@ -220,6 +237,7 @@ class IMAPMailClient(MailClient):
                 context,
                 self._deadline,
                 None if limit is None else limit + 1,
+                None if settings.uses_implicit_tls else self._check_plain_port,
             )
 
         self._connect_each(addresses, connect)
@@ -344,6 +362,7 @@ class IMAPMailClient(MailClient):
         return MailClientError(
             ErrorKind.PROTOCOL_ERROR,
             f"{self.settings.where} answered with an error: {server_text(error)}.",
+            detail=server_text(error),
         )
 
     def _starttls_peer_certificate(self, address: str) -> bytes | None:

@@ -107,6 +107,7 @@ class TestResult:
             host=account.host,
             port=account.port,
             folder=account.folder,
+            protocol=account.protocol,
             detail=self.detail,
         )
 
@@ -492,7 +493,7 @@ def mail_account_test(account: MailAccount) -> TestResult:
     except MailClientError as error:
         if error.kind == ErrorKind.TOKEN_REJECTED:
             oauth2_access_token_forget(account_id=account.pk)
-        return TestResult(ok=False, kind=error.kind, detail=str(error))
+        return TestResult(ok=False, kind=error.kind, detail=error.detail)
     except Exception as error:
         logger.exception("connection test of mail account %s failed", account.pk)
         return TestResult(ok=False, kind=INTERNAL, detail=type(error).__name__)

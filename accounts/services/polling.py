@@ -367,6 +367,7 @@ def _sentence(account: MailAccount, kind: str, detail: str = "") -> str:
         host=account.host,
         port=account.port,
         folder=account.folder,
+        protocol=account.protocol,
         detail=detail,
     )
 
@@ -493,7 +494,7 @@ def mail_account_poll(
         try:
             _poll_mailbox(account, lease, progress, wait=wait_for_index)
         except MailClientError as error:
-            kind, detail = error.kind, str(error)
+            kind, detail = error.kind, error.detail
             if error.kind == ErrorKind.TOKEN_REJECTED:
                 # Perhaps revoked early; the next poll asks for a new one.
                 oauth2_access_token_forget(account_id=account.pk)

@@ -23,6 +23,7 @@ def _error_of(account: MailAccount, kind: str, detail: str, stored: str) -> str:
         host=account.host,
         port=account.port,
         folder=account.folder,
+        protocol=account.protocol,
         detail=detail,
     )
 
