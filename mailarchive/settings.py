@@ -113,6 +113,7 @@ INSTALLED_APPS = [
     "mailarchive",
     "accounts",
     "api",
+    "users",
 ]
 
 MIDDLEWARE = [

@@ -19,6 +19,7 @@ urlpatterns = [
     path("", include("api.token_urls")),
     path("", include("mailarchive.import_urls")),
     path("", include("accounts.urls")),
+    path("", include("users.urls")),
     path("", include("mailarchive.archive_urls")),
     path("", include("spaces.urls")),
 ]
