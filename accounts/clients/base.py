@@ -290,6 +290,7 @@ def network_error(
             ErrorKind.DEADLINE_EXCEEDED,
             f"{why}, so the archive hung up. Check the mail server's load and "
             "the network in between.",
+            detail=why,
         )
     if isinstance(error, ConnectionRefusedError):
         return MailClientError(
@@ -341,6 +342,20 @@ def _unrepr(match: re.Match[str]) -> str:
     except (ValueError, SyntaxError):
         return match.group(0)
     return value.decode("utf-8", "replace")
+
+
+def answer_error(settings: ConnectionSettings, error: object) -> MailClientError:
+    """The error for a server answer the protocol library refused."""
+    text = server_text(error)
+    if text:
+        message = f"{settings.where} answered with an error: {text}."
+    else:
+        message = (
+            f"{settings.where} answered with something that is not "
+            f"{settings.spec.label}. Check that the port is the "
+            f"{settings.spec.label} port (usually {settings.spec.default_port})."
+        )
+    return MailClientError(ErrorKind.PROTOCOL_ERROR, message, detail=text)
 
 
 # Response codes (RFC 3206 for POP3, RFC 5530 for IMAP) saying a login failed

@@ -39,6 +39,7 @@ from accounts.clients.base import (
     MailClientError,
     ServerListing,
     ServerMessage,
+    answer_error,
     login_error,
     network_error,
     oauth2_unavailable_error,
@@ -359,11 +360,7 @@ class IMAPMailClient(MailClient):
             translated = network_error(cause, self.settings, lambda: None)
             if translated is not None:
                 return translated
-        return MailClientError(
-            ErrorKind.PROTOCOL_ERROR,
-            f"{self.settings.where} answered with an error: {server_text(error)}.",
-            detail=server_text(error),
-        )
+        return answer_error(self.settings, error)
 
     def _starttls_peer_certificate(self, address: str) -> bytes | None:
         settings = self.settings

@@ -33,6 +33,7 @@ from accounts.clients.base import (
     MailClientError,
     ServerListing,
     ServerMessage,
+    answer_error,
     login_error,
     oauth2_unavailable_error,
     server_text,
@@ -272,11 +273,7 @@ class POP3Client(MailClient):
 
     def _protocol_error(self, error: Exception) -> MailClientError | None:
         if isinstance(error, poplib.error_proto):
-            return MailClientError(
-                ErrorKind.PROTOCOL_ERROR,
-                f"{self.settings.where} answered with an error: {server_text(error)}.",
-                detail=server_text(error),
-            )
+            return answer_error(self.settings, error)
         return None
 
     def _starttls_peer_certificate(self, address: str) -> bytes | None:

@@ -291,3 +291,15 @@ def test_a_slow_plain_greeting_is_still_awaited(
     assert greeting_wait(settings) < 0.6
     with open_client(settings) as client:
         assert client.message_count() == 1
+
+
+@pytest.mark.parametrize(("protocol", "port_protocol"), [("imap", "pop")])
+def test_an_empty_answer_is_not_reported_as_an_empty_error(
+    make_settings: MakeSettings, protocol: str, port_protocol: str
+) -> None:
+    """GIVEN an IMAP account on a POP3 port (whose greeting imaplib refuses
+    without words) THEN the error says what the port is not."""
+    settings = make_settings(protocol, port=make_settings(port_protocol).port)
+    error = fails_with(ErrorKind.PROTOCOL_ERROR, settings)
+    assert "error: ." not in str(error)
+    assert "is not IMAP" in str(error)
