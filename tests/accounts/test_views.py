@@ -8,7 +8,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from accounts.models import FetchSettings, MailAccount, PollRun
 from accounts.services import mail_account_create, mail_account_poll
@@ -678,15 +678,17 @@ def test_connection_test_in_japanese_says_its_details_in_japanese(
     client = login_client(SuperUserFactory())
     client.cookies["django_language"] = "ja"
     pages = {}
-    for account in (wrong, port):
-        pages[account.pk] = client.post(
-            reverse(
-                "accounts:account-test",
-                kwargs={"key": space.key, "account_id": account.pk},
-            ),
-            follow=True,
-            HTTP_ACCEPT_LANGUAGE="ja",
-        ).content.decode()
+    # The pages activate Japanese; the override puts the language back after.
+    with translation.override("ja"):
+        for account in (wrong, port):
+            pages[account.pk] = client.post(
+                reverse(
+                    "accounts:account-test",
+                    kwargs={"key": space.key, "account_id": account.pk},
+                ),
+                follow=True,
+                HTTP_ACCEPT_LANGUAGE="ja",
+            ).content.decode()
     assert "詳細：[AUTH" in pages[wrong.pk]
     assert "Details" not in pages[wrong.pk]
     assert "Check the user name" not in pages[wrong.pk]

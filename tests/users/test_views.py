@@ -11,9 +11,11 @@ from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
+from django.utils import translation
 
 from mailarchive.management.commands.runall import serving_message
 from spaces.models import AuditEvent
+from tests.api.conftest import bearer, token_for
 from tests.conftest import ROLES, client_for, login_client
 from tests.factories import PASSWORD, SuperUserFactory
 from users.services import user_set_active
@@ -160,11 +162,14 @@ def test_a_site_admin_resets_a_password(actors):
 @pytest.mark.django_db
 def test_deactivating_a_user_stops_their_logins(actors):
     client = client_for(actors, "site_admin")
+    api = bearer(token_for(actors.viewer))
+    assert api.get(reverse("api:me")).status_code == 200
     address = reverse("users:user-active", args=[actors.viewer.pk])
     assert client.post(address, {"active": "0"}).status_code == 302
     actors.viewer.refresh_from_db()
     assert not actors.viewer.is_active
     assert not can_log_in("viewer", PASSWORD)
+    assert api.get(reverse("api:me")).status_code == 401
     assert AuditEvent.objects.filter(action="user.deactivate", target="viewer")
     client.post(address, {"active": "1"})
     actors.viewer.refresh_from_db()
@@ -269,13 +274,18 @@ def test_password_change_needs_the_csrf_token(actors):
 def test_users_pages_in_japanese(actors):
     client = client_for(actors, "site_admin")
     client.cookies["django_language"] = "ja"
-    for address in (
-        reverse("users:user-list"),
-        reverse("users:user-create"),
-        reverse("users:password-change"),
-    ):
-        page = client.get(address, HTTP_ACCEPT_LANGUAGE="ja").content.decode()
-        assert "ユーザー" in page or "パスワード" in page, address
+    # The pages activate Japanese; the override puts the language back after.
+    with translation.override("ja"):
+        pages = [
+            client.get(address, HTTP_ACCEPT_LANGUAGE="ja").content.decode()
+            for address in (
+                reverse("users:user-list"),
+                reverse("users:user-create"),
+                reverse("users:password-change"),
+            )
+        ]
+    for page in pages:
+        assert "ユーザー" in page or "パスワード" in page
         assert "Reset password" not in page and "Add user" not in page
 
 
