@@ -34,7 +34,7 @@ lock:
 # Serve http://127.0.0.1:8000/ with a Celery worker and beat; Ctrl-C stops all.
 run: venv
 	$(BIN)/python manage.py migrate --no-input
-	$(BIN)/python manage.py ensuresiteadmin
+	$(BIN)/python manage.py ensuresiteadmin --base-url http://127.0.0.1:8000
 	MAILARCHIVE_HTTPS=$${MAILARCHIVE_HTTPS:-off} $(BIN)/python manage.py runall
 
 # Style, formatting, and the lock files against pyproject.toml.

@@ -9,6 +9,9 @@ from __future__ import annotations
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from accounts.clients.base import counterpart
+from accounts.clients.protocols import protocol_get
+
 PASSWORD_UNREADABLE = "password_unreadable"
 DATABASE = "database"
 # The archive's own storage (disk full, permission denied, an object store
@@ -53,15 +56,18 @@ def error_sentence(
     host: str = "",
     port: int | None = None,
     folder: str = "",
+    protocol: str = "",
     detail: str = "",
 ) -> str:
     """The admin-facing sentence for an error ``kind`` on an account.
 
+    ``protocol`` is the account's protocol name (``imap``, ``pops``…).
     ``detail`` is what the server or the protocol client said (for a
     certificate: its subject, issuer and names); it follows the sentence, and
     stands alone for kinds this module does not know.
     """
     params = {"host": host, "port": port or "", "folder": folder}
+    params.update(_protocol_params(protocol))
     sentences = {
         "unknown_host": _(
             "The mail server name %(host)s could not be found. Check its spelling."
@@ -103,6 +109,17 @@ def error_sentence(
         "tls_unavailable": _(
             "%(host)s does not offer STARTTLS. Choose POPS or IMAPS, or turn "
             "STARTTLS off."
+        ),
+        "port_speaks_tls": _(
+            "Port %(port)s of %(host)s speaks %(other)s, not %(protocol)s: it "
+            "expects TLS from the first byte. Choose %(other)s as the protocol, "
+            "or enter the %(protocol)s port (usually %(protocol_port)s)."
+        ),
+        "port_speaks_plain": _(
+            "Port %(port)s of %(host)s speaks %(other)s, not %(protocol)s: it "
+            "greets in plain text instead of starting TLS. Choose %(other)s as "
+            "the protocol, or enter the %(protocol)s port (usually "
+            "%(protocol_port)s)."
         ),
         "protocol_error": _(
             "The mail server answered in a way that was not understood. Check "
@@ -190,6 +207,18 @@ def error_sentence(
     return sentence
 
 
+def account_error_sentence(account, kind: str, detail: str = "") -> str:
+    """:func:`error_sentence` for an error ``kind`` on the mail account ``account``."""
+    return error_sentence(
+        kind,
+        host=account.host,
+        port=account.port,
+        folder=account.folder,
+        protocol=account.protocol,
+        detail=detail,
+    )
+
+
 def index_error_sentence(detail: str) -> str:
     """Why messages an account secured are still waiting to be indexed."""
     sentence = _(
@@ -200,6 +229,21 @@ def index_error_sentence(detail: str) -> str:
     if detail:
         sentence += " " + _("Details: %(detail)s") % {"detail": detail}
     return sentence
+
+
+def _protocol_params(name: str) -> dict[str, object]:
+    """The labels a port mismatch is told with: the account's protocol, the
+    one the port speaks instead, and the account protocol's usual port."""
+    try:
+        spec = protocol_get(name)
+        other = counterpart(spec)
+    except KeyError:
+        return {"protocol": name, "other": "?", "protocol_port": "?"}
+    return {
+        "protocol": spec.label,
+        "other": other.label,
+        "protocol_port": spec.default_port,
+    }
 
 
 def poll_outcome_sentence(

@@ -42,6 +42,7 @@ from .selectors import (
     keyset_page,
     listed_attachments,
 )
+from .textrender import visible_text
 
 # Scripts written without spaces between words, where a term must be matched
 # as a substring: Hiragana, Katakana, CJK ideographs, Hangul, Thai, Lao, Khmer,
@@ -384,8 +385,10 @@ def highlight(text: str, terms: list[str]) -> SafeString:
 
     Each piece is escaped before the marks are added, so nothing in ``text``
     can become markup. Only the first ``MAX_HIGHLIGHT_TEXT`` characters are
-    marked; the rest is escaped as it is.
+    marked; the rest is escaped as it is. Characters no page may carry are
+    made visible first.
     """
+    text = visible_text(text)
     pattern = _pattern(terms)
     if pattern is None:
         return escape(text)

@@ -114,6 +114,7 @@ INSTALLED_APPS = [
     "accounts",
     "api",
     "operations",
+    "users",
 ]
 
 MIDDLEWARE = [

@@ -26,7 +26,19 @@ from collections.abc import Callable
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import ngettext
 
-__all__ = ["excerpt", "render_text"]
+__all__ = ["excerpt", "render_text", "visible_text"]
+
+# Characters HTML forbids in a page (C0 controls but tab, line feed, form feed
+# and carriage return; DEL; the noncharacters U+FFFE and U+FFFF) are shown as
+# the Unicode control pictures (U+2400…) and U+FFFD instead.
+_VISIBLE = {code: 0x2400 + code for code in range(0x20) if code not in (9, 10, 12, 13)}
+_VISIBLE |= {0x7F: 0x2421, 0xFFFE: 0xFFFD, 0xFFFF: 0xFFFD}
+
+
+def visible_text(text: str) -> str:
+    """``text`` with the characters a page may not carry made visible."""
+    return text.translate(_VISIBLE)
+
 
 _LINK_REL = "noopener noreferrer nofollow"
 
@@ -132,6 +144,7 @@ def _trim_url(url: str) -> str:
 
 def _linkify(text: str) -> str:
     """Escape ``text`` and turn the URLs in it into links."""
+    text = visible_text(text)
     parts: list[str] = []
     position = 0
     for match in _URL_RE.finditer(text):
@@ -252,7 +265,7 @@ def excerpt(text: str, length: int = 200) -> str:
         if content.rstrip().endswith(":") and _quote_follows(parsed, index + 1):
             continue
         kept.append(content)
-    collapsed = " ".join(" ".join(kept).split())
+    collapsed = visible_text(" ".join(" ".join(kept).split()))
     if len(collapsed) <= length:
         return collapsed
     cut = collapsed[: length - 1]

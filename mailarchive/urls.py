@@ -20,6 +20,7 @@ urlpatterns = [
     path("", include("operations.urls")),
     path("", include("mailarchive.import_urls")),
     path("", include("accounts.urls")),
+    path("", include("users.urls")),
     path("", include("mailarchive.archive_urls")),
     path("", include("spaces.urls")),
 ]

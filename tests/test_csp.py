@@ -84,6 +84,10 @@ def pages(actors, site) -> dict[str, str]:
         ),
         "report": reverse("accounts:report"),
         "fetching": reverse("accounts:fetch-settings"),
+        "users": reverse("users:user-list"),
+        "user-new": reverse("users:user-create"),
+        "user-password": reverse("users:user-password", args=[actors.viewer.pk]),
+        "password-change": reverse("users:password-change"),
         "admin": reverse("admin:index"),
         "admin-messages": reverse("admin:mailarchive_message_changelist"),
         "admin-message": reverse(

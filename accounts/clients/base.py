@@ -32,6 +32,7 @@ import ast
 import contextlib
 import enum
 import re
+import select
 import socket
 import ssl
 import unicodedata
@@ -48,7 +49,12 @@ from accounts.clients.deadline import (
     Deadline,
     DeadlineExceededError,
 )
-from accounts.clients.protocols import Protocol, protocol_get, protocol_names
+from accounts.clients.protocols import (
+    Protocol,
+    protocol_get,
+    protocol_names,
+    protocols,
+)
 
 # OpenSSL verify codes for a certificate that does not name the host.
 _NAME_MISMATCH_CODES = frozenset({62, 64})
@@ -165,14 +171,25 @@ class ErrorKind(enum.StrEnum):
     # The server refused an OAuth2 access token, or offers no way to use one.
     TOKEN_REJECTED = "token_rejected"
     OAUTH2_UNAVAILABLE = "oauth2_unavailable"
+    # The port speaks the protocol with TLS from the start while the account
+    # expects plain text (STARTTLS or none), or the other way round.
+    PORT_SPEAKS_TLS = "port_speaks_tls"
+    PORT_SPEAKS_PLAIN = "port_speaks_plain"
 
 
 class MailClientError(Exception):
-    """A mail server could not be used; ``str()`` says what an admin can do."""
+    """A mail server could not be used; ``str()`` says what an admin can do.
 
-    def __init__(self, kind: ErrorKind, message: str) -> None:
+    ``detail`` holds only the facts behind the kind that no sentence about the
+    kind can know: the server's own words, the certificate it presented, the
+    TLS library's reason. It carries no advice, so a sentence built from the
+    kind (in the reader's language) plus the detail says each thing once.
+    """
+
+    def __init__(self, kind: ErrorKind, message: str, *, detail: str = "") -> None:
         super().__init__(message)
         self.kind = kind
+        self.detail = detail
 
 
 def tls_context(settings: ConnectionSettings) -> ssl.SSLContext:
@@ -185,6 +202,7 @@ def tls_context(settings: ConnectionSettings) -> ssl.SSLContext:
             raise MailClientError(
                 ErrorKind.CERTIFICATE_UNTRUSTED,
                 f"The CA bundle {settings.ca_file} cannot be loaded: {error}.",
+                detail=f"{settings.ca_file}: {error}",
             ) from error
     return context
 
@@ -239,12 +257,14 @@ def network_error(
                 f"The certificate of {where} is not valid for the name "
                 f"{settings.server_hostname!r} ({seen}). Use a host name the "
                 "certificate covers.",
+                detail=seen,
             )
         return MailClientError(
             ErrorKind.CERTIFICATE_UNTRUSTED,
             f"The certificate of {where} is not trusted: {error.verify_message} "
             f"({seen}). Install the issuing CA in the system trust store or the "
             "CA bundle named by SSL_CERT_FILE.",
+            detail=f"{error.verify_message} ({seen})",
         )
     if isinstance(error, ssl.SSLError):
         return MailClientError(
@@ -252,6 +272,7 @@ def network_error(
             f"The TLS handshake with {where} failed ({error.reason or error}). "
             "Check that the protocol matches the port: IMAPS and POP3S speak TLS "
             "from the start, IMAP and POP3 use STARTTLS.",
+            detail=str(error.reason or error),
         )
     if isinstance(error, DeadlineExceededError):
         if error.whole_session:
@@ -269,6 +290,7 @@ def network_error(
             ErrorKind.DEADLINE_EXCEEDED,
             f"{why}, so the archive hung up. Check the mail server's load and "
             "the network in between.",
+            detail=why,
         )
     if isinstance(error, ConnectionRefusedError):
         return MailClientError(
@@ -292,6 +314,7 @@ def network_error(
         return MailClientError(
             ErrorKind.CONNECTION_FAILED,
             f"The connection to {where} failed: {error.strerror or error}.",
+            detail=str(error.strerror or error),
         )
     return None
 
@@ -301,6 +324,8 @@ def server_text(value: object) -> str:
     as imaplib produces) as plain words for an error message."""
     if isinstance(value, BaseException) and value.args:
         value = value.args[0]
+    if value is None:
+        return ""
     if isinstance(value, bytes):
         text = value.decode("utf-8", "replace")
     else:
@@ -319,6 +344,20 @@ def _unrepr(match: re.Match[str]) -> str:
     return value.decode("utf-8", "replace")
 
 
+def answer_error(settings: ConnectionSettings, error: object) -> MailClientError:
+    """The error for a server answer the protocol library refused."""
+    text = server_text(error)
+    if text:
+        message = f"{settings.where} answered with an error: {text}."
+    else:
+        message = (
+            f"{settings.where} answered with something that is not "
+            f"{settings.spec.label}. Check that the port is the "
+            f"{settings.spec.label} port (usually {settings.spec.default_port})."
+        )
+    return MailClientError(ErrorKind.PROTOCOL_ERROR, message, detail=text)
+
+
 # Response codes (RFC 3206 for POP3, RFC 5530 for IMAP) saying a login failed
 # for a passing reason, not because of the credentials.
 _TEMPORARY_CODES = ("[IN-USE]", "[SYS/TEMP]", "[UNAVAILABLE]", "[INUSE]")
@@ -333,6 +372,7 @@ def login_error(settings: ConnectionSettings, error: Exception) -> MailClientErr
             f"{settings.where} cannot open the mailbox of {settings.username!r} "
             f"right now ({text}). This is usually temporary, for example while "
             "another session holds the mailbox; the next poll tries again.",
+            detail=text,
         )
     if isinstance(settings.credential, OAuth2Token):
         return MailClientError(
@@ -340,11 +380,13 @@ def login_error(settings: ConnectionSettings, error: Exception) -> MailClientErr
             f"{settings.where} refused the OAuth2 access token for "
             f"{settings.username!r} ({text}). Check that the mailbox allows IMAP "
             "or POP access and that the app was granted the mail scopes.",
+            detail=text,
         )
     return MailClientError(
         ErrorKind.LOGIN_REJECTED,
         f"{settings.where} rejected the login of {settings.username!r} "
         f"({text}). Check the user name and password.",
+        detail=text,
     )
 
 
@@ -399,6 +441,96 @@ def peer_certificate_implicit_tls(address: str, port: int, timeout: float) -> by
     if der is None:
         raise ssl.SSLError("no peer certificate")
     return der
+
+
+# How long a plain connection waits for the server's greeting before asking,
+# over a second connection, whether the port speaks TLS instead. The greeting
+# itself is still awaited for the whole timeout when the port does not.
+GREETING_WAIT = 2.0
+# Greetings that give a plain-text protocol family away.
+_PLAIN_GREETINGS = {
+    "imap": (b"* OK", b"* PREAUTH", b"* BYE"),
+    "pop": (b"+OK", b"-ERR"),
+}
+_TLS_HANDSHAKE_RECORD = 0x16
+
+
+def greeting_wait(settings: ConnectionSettings) -> float:
+    """Seconds to wait for a greeting before suspecting the port speaks TLS."""
+    return min(GREETING_WAIT, settings.timeout / 4)
+
+
+def counterpart(spec: Protocol) -> Protocol:
+    """The protocol of the same family on the other side of TLS (IMAP: IMAPS)."""
+    for other in protocols():
+        if other.family == spec.family and other.implicit_tls != spec.implicit_tls:
+            return other
+    raise KeyError(spec.name)
+
+
+def port_mismatch_error(
+    settings: ConnectionSettings, *, speaks_tls: bool, greeting: str = ""
+) -> MailClientError:
+    """The error for a port that speaks the account's protocol on the other side
+    of TLS: IMAPS where IMAP was expected, IMAP where IMAPS was, and so on."""
+    spec = settings.spec
+    other = counterpart(spec)
+    return MailClientError(
+        ErrorKind.PORT_SPEAKS_TLS if speaks_tls else ErrorKind.PORT_SPEAKS_PLAIN,
+        f"Port {settings.port} of {settings.server_hostname} speaks {other.label}, "
+        f"not {spec.label}. Choose {other.label} as the protocol, or enter the "
+        f"{spec.label} port (usually {spec.default_port}).",
+        detail=greeting,
+    )
+
+
+def speaks_tls(address: str, port: int, timeout: float) -> bool:
+    """Whether a TLS handshake with *address* succeeds (nothing is verified,
+    nothing but the handshake is sent)."""
+    try:
+        with (
+            socket.create_connection((address, port), timeout=timeout) as sock,
+            unverified_context().wrap_socket(sock),
+        ):
+            return True
+    except OSError:
+        return False
+
+
+def plain_greeting(address: str, port: int, timeout: float, family: str) -> str:
+    """The first line *address* sends unasked, if it is a greeting of the
+    protocol *family* in plain text; empty otherwise."""
+    try:
+        with socket.create_connection((address, port), timeout=timeout) as sock:
+            first = sock.recv(512)
+    except OSError:
+        return ""
+    if not first.startswith(_PLAIN_GREETINGS.get(family, ())):
+        return ""
+    line = first.split(b"\n", 1)[0].decode("ascii", "replace")
+    return "".join(c for c in line if c.isprintable()).strip()[:200]
+
+
+def plain_port_check(sock: socket.socket, settings: ConnectionSettings) -> None:
+    """Raise ``port_speaks_tls`` if the server on this plain connection speaks
+    TLS. Consumes nothing the greeting is made of.
+
+    A TLS server says nothing until the client's handshake, so a port that
+    stays silent for ``greeting_wait`` is asked over a second connection
+    whether it speaks TLS; if not, the caller goes on waiting for the greeting.
+    """
+    wait = greeting_wait(settings)
+    readable, _, _ = select.select([sock], [], [], wait)
+    if readable:
+        try:
+            first = socket.socket.recv(sock, 1, socket.MSG_PEEK)
+        except OSError:
+            return
+        if first and first[0] == _TLS_HANDSHAKE_RECORD:
+            raise port_mismatch_error(settings, speaks_tls=True)
+        return
+    if speaks_tls(sock.getpeername()[0], settings.port, wait):
+        raise port_mismatch_error(settings, speaks_tls=True)
 
 
 class MailClient(abc.ABC):
@@ -508,12 +640,30 @@ class MailClient(abc.ABC):
             try:
                 connect(address)
                 return
-            except ssl.SSLError:
+            except ssl.SSLCertVerificationError:
+                raise
+            except ssl.SSLError as error:
+                if self.settings.uses_implicit_tls:
+                    # A plain-text greeting where the handshake was expected.
+                    greeting = plain_greeting(
+                        address,
+                        self.settings.port,
+                        greeting_wait(self.settings),
+                        self.settings.spec.family,
+                    )
+                    if greeting:
+                        raise port_mismatch_error(
+                            self.settings, speaks_tls=False, greeting=greeting
+                        ) from error
                 raise
             except OSError:
                 # Another address of the same name may be reachable.
                 if index == len(addresses) - 1:
                     raise
+
+    def _check_plain_port(self, sock: socket.socket) -> None:
+        """Called on each plain connection before its greeting is read."""
+        plain_port_check(sock, self.settings)
 
     def _peer_certificate(self) -> bytes | None:
         if self._address is None:

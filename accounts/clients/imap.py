@@ -26,7 +26,7 @@ import contextlib
 import imaplib
 import socket
 import ssl
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from imapclient import DELETED, IMAPClient
@@ -39,6 +39,7 @@ from accounts.clients.base import (
     MailClientError,
     ServerListing,
     ServerMessage,
+    answer_error,
     login_error,
     network_error,
     oauth2_unavailable_error,
@@ -77,6 +78,7 @@ class _IMAP4(imaplib.IMAP4):
     a literal larger than that, or literals adding up to more than
     ``max_response`` in the answer to one command, raise
     ``_ResponseTooLargeError`` before imaplib reads (or allocates) them.
+    ``check_port`` is called with the plain socket before the greeting is read.
     """
 
     def __init__(
@@ -86,9 +88,11 @@ class _IMAP4(imaplib.IMAP4):
         port: int,
         deadline: Deadline,
         max_literal: int | None = None,
+        check_port: Callable[[socket.socket], None] | None = None,
     ) -> None:
         self._address = address
         self._deadline = deadline
+        self._check_port = check_port
         self._max_literal = max_literal
         self._max_response = (
             None if max_literal is None else max_literal + FETCH_MAX_BYTES
@@ -97,7 +101,14 @@ class _IMAP4(imaplib.IMAP4):
         super().__init__(host, port, deadline.read_timeout)
 
     def _create_socket(self, timeout: float | None) -> socket.socket:
-        return self._deadline.connect(self._address, self.port)
+        sock = self._deadline.connect(self._address, self.port)
+        if self._check_port is not None:
+            try:
+                self._check_port(sock)
+            except BaseException:
+                sock.close()
+                raise
+        return sock
 
     def send(self, data: bytes) -> None:
         self._literal_bytes = 0
@@ -150,10 +161,12 @@ class _IMAPClient(IMAPClient):
         context: ssl.SSLContext | None,
         deadline: Deadline,
         max_literal: int | None,
+        check_port: Callable[[socket.socket], None] | None = None,
     ) -> None:
         self._address = address
         self._deadline = deadline
         self._max_literal = max_literal
+        self._check_port = check_port
         super().__init__(
             host,
             port=port,
@@ -173,7 +186,12 @@ class _IMAPClient(IMAPClient):
                 self.ssl_context,
             )
         return _IMAP4(
-            self.host, self._address, self.port, self._deadline, self._max_literal
+            self.host,
+            self._address,
+            self.port,
+            self._deadline,
+            self._max_literal,
+            self._check_port,
         )
 
 
@@ -220,6 +238,7 @@ class IMAPMailClient(MailClient):
                 context,
                 self._deadline,
                 None if limit is None else limit + 1,
+                None if settings.uses_implicit_tls else self._check_plain_port,
             )
 
         self._connect_each(addresses, connect)
@@ -341,10 +360,7 @@ class IMAPMailClient(MailClient):
             translated = network_error(cause, self.settings, lambda: None)
             if translated is not None:
                 return translated
-        return MailClientError(
-            ErrorKind.PROTOCOL_ERROR,
-            f"{self.settings.where} answered with an error: {server_text(error)}.",
-        )
+        return answer_error(self.settings, error)
 
     def _starttls_peer_certificate(self, address: str) -> bytes | None:
         settings = self.settings

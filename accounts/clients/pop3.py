@@ -24,7 +24,7 @@ import hashlib
 import poplib
 import socket
 import ssl
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from accounts.clients.base import (
     ConnectionSettings,
@@ -33,6 +33,7 @@ from accounts.clients.base import (
     MailClientError,
     ServerListing,
     ServerMessage,
+    answer_error,
     login_error,
     oauth2_unavailable_error,
     server_text,
@@ -62,7 +63,8 @@ class _POP3Connection(poplib.POP3):
 
     TLS (implicit or via STLS) is verified against ``host``, the name the admin
     typed, while the TCP connection goes to ``address``. TLS contexts passed
-    in must be bound to ``deadline`` (``Deadline.bind``).
+    in must be bound to ``deadline`` (``Deadline.bind``). ``check_port`` is
+    called with a plain socket before the greeting is read.
     """
 
     def __init__(
@@ -72,10 +74,12 @@ class _POP3Connection(poplib.POP3):
         port: int,
         deadline: Deadline,
         implicit_tls: ssl.SSLContext | None,
+        check_port: Callable[[socket.socket], None] | None = None,
     ) -> None:
         self._address = address
         self._deadline = deadline
         self._implicit_tls = implicit_tls
+        self._check_port = check_port
         self._opened: socket.socket | None = None
         try:
             super().__init__(host, port, deadline.read_timeout)
@@ -89,6 +93,8 @@ class _POP3Connection(poplib.POP3):
         sock = self._deadline.connect(self._address, self.port)
         self._opened = sock
         if self._implicit_tls is None:
+            if self._check_port is not None:
+                self._check_port(sock)
             return sock
         try:
             tls = self._implicit_tls.wrap_socket(sock, server_hostname=self.host)
@@ -189,6 +195,7 @@ class POP3Client(MailClient):
                 settings.port,
                 self._deadline,
                 context if settings.uses_implicit_tls else None,
+                None if settings.uses_implicit_tls else self._check_plain_port,
             )
 
         self._connect_each(addresses, connect)
@@ -266,10 +273,7 @@ class POP3Client(MailClient):
 
     def _protocol_error(self, error: Exception) -> MailClientError | None:
         if isinstance(error, poplib.error_proto):
-            return MailClientError(
-                ErrorKind.PROTOCOL_ERROR,
-                f"{self.settings.where} answered with an error: {server_text(error)}.",
-            )
+            return answer_error(self.settings, error)
         return None
 
     def _starttls_peer_certificate(self, address: str) -> bytes | None:

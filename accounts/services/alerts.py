@@ -37,7 +37,7 @@ from django.utils.translation import ngettext
 from accounts.health import Problem, polling_expected, problems_of, when
 from accounts.models import AlertPreference, MailAccount
 from accounts.selectors import alert_recipients
-from accounts.sentences import error_sentence
+from accounts.sentences import account_error_sentence
 
 logger = logging.getLogger(__name__)
 
@@ -86,12 +86,8 @@ def _problem_sentence(account: MailAccount, problem: Problem) -> str:
             "sign-in; a space administrator must sign in again."
         )
     if problem == Problem.FAILING:
-        last = error_sentence(
-            account.last_error_kind,
-            host=account.host,
-            port=account.port,
-            folder=account.folder,
-            detail=account.last_error_detail,
+        last = account_error_sentence(
+            account, account.last_error_kind, account.last_error_detail
         )
         return _("%(count)d polls in a row failed. The last error: %(error)s") % {
             "count": account.consecutive_failures,

@@ -31,7 +31,11 @@ from accounts.crypto import (
 )
 from accounts.models import MailAccount
 from accounts.providers import ProviderError, TokenSet
-from accounts.sentences import INTERNAL, PASSWORD_UNREADABLE, error_sentence
+from accounts.sentences import (
+    INTERNAL,
+    PASSWORD_UNREADABLE,
+    account_error_sentence,
+)
 from spaces.models import Space
 from spaces.services import audit_record
 
@@ -103,13 +107,7 @@ class TestResult:
                 "messages.",
                 count,
             ) % {"host": account.host, "where": where, "count": count}
-        return error_sentence(
-            self.kind,
-            host=account.host,
-            port=account.port,
-            folder=account.folder,
-            detail=self.detail,
-        )
+        return account_error_sentence(account, self.kind, self.detail)
 
 
 def poll_deadline() -> float:
@@ -510,7 +508,7 @@ def _connection_test(account: MailAccount) -> TestResult:
     except MailClientError as error:
         if error.kind == ErrorKind.TOKEN_REJECTED:
             oauth2_access_token_forget(account_id=account.pk)
-        return TestResult(ok=False, kind=error.kind, detail=str(error))
+        return TestResult(ok=False, kind=error.kind, detail=error.detail)
     except Exception as error:
         logger.exception("connection test of mail account %s failed", account.pk)
         return TestResult(ok=False, kind=INTERNAL, detail=type(error).__name__)

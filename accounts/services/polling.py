@@ -58,7 +58,7 @@ from accounts.sentences import (
     NOT_GLOBAL,
     PASSWORD_UNREADABLE,
     STORAGE,
-    error_sentence,
+    account_error_sentence,
     poll_outcome_sentence,
 )
 from mailarchive import services as archive_services
@@ -378,18 +378,8 @@ def _run_for(account: MailAccount, trigger: str, poll_run_id: int | None) -> Pol
     return run
 
 
-def _sentence(account: MailAccount, kind: str, detail: str = "") -> str:
-    return error_sentence(
-        kind,
-        host=account.host,
-        port=account.port,
-        folder=account.folder,
-        detail=detail,
-    )
-
-
 def _skip(run: PollRun, account: MailAccount, kind: str) -> PollSummary:
-    error = _sentence(account, kind)
+    error = account_error_sentence(account, kind)
     PollRun.objects.filter(pk=run.pk).update(
         status=PollRun.Status.SKIPPED,
         finished_at=timezone.now(),
@@ -412,7 +402,7 @@ def _finish(
     """Record the poll and the account's health in one transaction."""
     now = timezone.now()
     status = PollRun.Status.FAILED if kind else PollRun.Status.OK
-    error = _sentence(account, kind, detail) if kind else ""
+    error = account_error_sentence(account, kind, detail) if kind else ""
     health: dict[str, Any] = {"last_poll_at": now}
     if progress.listed:
         health["left_on_server"] = progress.left
@@ -517,7 +507,7 @@ def mail_account_poll(
         try:
             _poll_mailbox(account, lease, progress, wait=wait_for_index)
         except MailClientError as error:
-            kind, detail = error.kind, str(error)
+            kind, detail = error.kind, error.detail
             if error.kind == ErrorKind.TOKEN_REJECTED:
                 # Perhaps revoked early; the next poll asks for a new one.
                 oauth2_access_token_forget(account_id=account.pk)

@@ -12,7 +12,7 @@ from accounts.clients import protocol_get
 from accounts.health import Health, State, left_by_reason
 from accounts.models import MailAccount, PollRun
 from accounts.sentences import (
-    error_sentence,
+    account_error_sentence,
     index_error_sentence,
     poll_outcome_sentence,
 )
@@ -24,13 +24,7 @@ register = template.Library()
 def _error_of(account: MailAccount, kind: str, detail: str, stored: str) -> str:
     if not kind:
         return stored
-    return error_sentence(
-        kind,
-        host=account.host,
-        port=account.port,
-        folder=account.folder,
-        detail=detail,
-    )
+    return account_error_sentence(account, kind, detail)
 
 
 @register.filter

@@ -40,6 +40,8 @@ _CONTENT_TYPE = re.compile(r"^[a-z0-9!#$&^_.+-]+/[a-z0-9!#$&^_.+-]+$")
 # C0 and C1 controls and DEL become spaces: CR/LF in a decoded header must not
 # be able to start a new header line anywhere the value is written out again.
 _CONTROL_TO_SPACE = {code: " " for code in (*range(0x20), 0x7F, *range(0x80, 0xA0))}
+# The noncharacters no web page or XML document may carry.
+_CONTROL_TO_SPACE |= {0xFFFE: "\ufffd", 0xFFFF: "\ufffd"}
 
 MAX_MESSAGE_ID = 998
 # Charset detections per message; past them undeclared 8-bit text that is not
@@ -110,7 +112,8 @@ class HeaderContext:
 
 
 def clean_text(value: str) -> str:
-    """Neutralise control characters and fold runs of whitespace to one space."""
+    """Neutralise control characters (and the noncharacters U+FFFE, U+FFFF)
+    and fold runs of whitespace to one space."""
     return " ".join(value.translate(_CONTROL_TO_SPACE).split())
 
 

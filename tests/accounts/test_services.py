@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from cryptography.fernet import Fernet
 from django.core.exceptions import ValidationError
+from django.utils import translation
 
 from accounts.models import MailAccount
 from accounts.services import (
@@ -16,6 +19,7 @@ from accounts.services import (
     mail_account_update,
 )
 from accounts.services.polling import mailbox_key
+from accounts.templatetags.accounts_tags import account_last_error
 from mailarchive.models import Message
 from spaces.models import AuditEvent
 from tests.accounts.conftest import source_messages
@@ -249,3 +253,74 @@ def test_non_ascii_is_not_a_control_character():
         SpaceFactory(), username="jürgen", password="pässwört", folder="Entwürfe"
     )
     assert account.username == "jürgen"
+
+
+WRONG_PORTS = [
+    ("imap", "imaps_port", "IMAPS", "IMAP"),
+    ("imaps", "imap_port", "IMAP", "IMAPS"),
+    ("pop", "pop3s_port", "POPS", "POP"),
+    ("pops", "pop3_port", "POP", "POPS"),
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("protocol", "port_attribute", "spoken", "expected"),
+    WRONG_PORTS,
+    ids=[f"{p}-on-{a}" for p, a, _, _ in WRONG_PORTS],
+)
+def test_a_port_for_the_other_protocol_is_named_in_the_test_and_the_poll(
+    dovecot,
+    mail_user,
+    make_account,
+    mail_settings,
+    protocol,
+    port_attribute,
+    spoken,
+    expected,
+):
+    """GIVEN an account on the Dovecot port of its protocol's TLS (or plain) twin
+    WHEN it is tested and polled
+    THEN both say, once and in the reader's language, what the port speaks,
+    before the mail timeout would have run out."""
+    account = make_account(mail_user, protocol, port=getattr(dovecot, port_attribute))
+    started = time.monotonic()
+    result = mail_account_test(account)
+    assert time.monotonic() - started < mail_settings.MAILARCHIVE_MAIL_TIMEOUT / 2
+    sentence = result.sentence(account)
+    assert f"speaks {spoken}, not {expected}" in sentence
+    assert sentence.count("speaks") == sentence.count("Choose") == 1
+    assert "firewall" not in sentence
+    with translation.override("ja"):
+        japanese = result.sentence(account)
+    assert f"{spoken}" in japanese and "speaks" not in japanese
+    started = time.monotonic()
+    summary = mail_account_poll(account_id=account.pk, trigger="manual")
+    assert time.monotonic() - started < mail_settings.MAILARCHIVE_MAIL_TIMEOUT / 2
+    assert summary.failed
+    account.refresh_from_db()
+    assert account.last_error_kind == result.kind
+    assert f"speaks {spoken}, not {expected}" in account_last_error(account)
+
+
+@pytest.mark.django_db
+def test_error_sentences_give_their_advice_once_and_details_in_japanese(
+    dovecot, mail_user, make_account
+):
+    """GIVEN a wrong password
+    THEN the sentence advises once and its details are only the server's words,
+    which follow a translated "Details:" in the Japanese interface."""
+    account = make_account(mail_user, "imaps", password="not-the-password")
+    result = mail_account_test(account)
+    assert result.kind == "login_rejected"
+    sentence = result.sentence(account)
+    assert sentence.count("Check") == 1, sentence
+    assert "rejected the login of" not in sentence
+    assert "Details: [AUTH" in sentence
+    with translation.override("ja"):
+        japanese = result.sentence(account)
+    assert "詳細：[AUTH" in japanese
+    english_part = japanese.split("詳細：")[0]
+    assert english_part.isascii() is False
+    assert "Details" not in japanese
+    assert "Check" not in japanese

@@ -8,7 +8,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from accounts.models import FetchSettings, MailAccount, PollRun
 from accounts.services import mail_account_create, mail_account_poll
@@ -659,3 +659,38 @@ def test_admin_refuses_control_characters_through_the_service():
     assert "control characters" in response.content.decode()
     account.refresh_from_db()
     assert account.folder == "INBOX"
+
+
+@pytest.mark.django_db
+def test_connection_test_in_japanese_says_its_details_in_japanese(
+    dovecot, mail_user, make_account
+):
+    """GIVEN the Japanese interface and an account with a wrong password, and
+    one pointed at the IMAPS port as IMAP
+    WHEN the admin tests the connection
+    THEN the flash reads in Japanese, "Details" included: only the server's own
+    words stay as they were sent, and no advice is given twice."""
+    space = SpaceFactory()
+    wrong = make_account(mail_user, "imaps", space=space, password="not-it")
+    port = make_account(
+        mail_user, "imap", space=space, name="port", port=dovecot.imaps_port
+    )
+    client = login_client(SuperUserFactory())
+    client.cookies["django_language"] = "ja"
+    pages = {}
+    # The pages activate Japanese; the override puts the language back after.
+    with translation.override("ja"):
+        for account in (wrong, port):
+            pages[account.pk] = client.post(
+                reverse(
+                    "accounts:account-test",
+                    kwargs={"key": space.key, "account_id": account.pk},
+                ),
+                follow=True,
+                HTTP_ACCEPT_LANGUAGE="ja",
+            ).content.decode()
+    assert "詳細：[AUTH" in pages[wrong.pk]
+    assert "Details" not in pages[wrong.pk]
+    assert "Check the user name" not in pages[wrong.pk]
+    assert "IMAP ではなく IMAPS を話します" in pages[port.pk]
+    assert "firewall" not in pages[port.pk] and "Details" not in pages[port.pk]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from django.utils.translation import override
 
-from mailarchive.textrender import excerpt, render_text
+from mailarchive.textrender import excerpt, render_text, visible_text
 
 REL = "noopener noreferrer nofollow"
 
@@ -90,9 +90,21 @@ def test_text_is_escaped_and_kept_verbatim(text: str) -> None:
     parsed = tree(markup)
 
     assert [tag for tag, _, _ in parsed.elements] == ["div", "pre"]
-    assert parsed.text == text
+    assert parsed.text == visible_text(text)
     assert "<script" not in markup
     assert hasattr(markup, "__html__")
+
+
+def test_characters_no_page_may_carry_are_shown_as_pictures() -> None:
+    """GIVEN a body with C0 controls, DEL and the noncharacters U+FFFE/U+FFFF
+    THEN the page shows control pictures (and U+FFFD) in their place, keeps
+    tabs, line breaks and form feeds, and the excerpt does the same."""
+    text = "nul\x00 syn\x16 esc\x1b del\x7f non\ufffe\uffff tab\tff\x0c end"
+    shown = tree(render_text(text, label=label)).text
+    assert shown == (
+        "nul\u2400 syn\u2416 esc\u241b del\u2421 non\ufffd\ufffd tab\tff\x0c end"
+    )
+    assert "\x16" not in excerpt(text) and "\u2416" in excerpt(text)
 
 
 @pytest.mark.parametrize(

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
-import secrets
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
+from django.urls import reverse
+
+from users.services import password_generate
 
 
 class Command(BaseCommand):
@@ -16,6 +18,14 @@ class Command(BaseCommand):
         "DJANGO_SUPERUSER_PASSWORD and DJANGO_SUPERUSER_EMAIL when set, otherwise "
         "'admin' with a generated password that is printed once."
     )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--base-url",
+            default="",
+            help="where the site is served (e.g. http://127.0.0.1:8000), to "
+            "print the full address of the password page",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         users = get_user_model().objects
@@ -28,7 +38,7 @@ class Command(BaseCommand):
         email = os.environ.get("DJANGO_SUPERUSER_EMAIL", "")
         generated = not password
         if generated:
-            password = secrets.token_urlsafe(12)
+            password = password_generate()
         user = users.filter(username=username).first()
         if user is None:
             users.create_superuser(username=username, email=email, password=password)
@@ -37,10 +47,11 @@ class Command(BaseCommand):
             user.set_password(password)
             user.save()
         if generated:
+            page = options["base_url"].rstrip("/") + reverse("users:password-change")
             self.stdout.write(
                 self.style.SUCCESS(
                     f"Created site admin {username!r} with password {password!r}. "
-                    "It is shown only this once: change it after logging in."
+                    f"It is shown only this once: log in and change it at {page}"
                 )
             )
         else:

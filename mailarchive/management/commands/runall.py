@@ -10,6 +10,17 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
+from django.urls import reverse
+
+
+def serving_message(bind: str) -> str:
+    """What runall says once everything is started: where to go first."""
+    base = f"http://{bind}"
+    return (
+        f"Serving on {base}/ with a worker and beat. Press Ctrl-C to stop.\n"
+        f"Log in at {base}{reverse('login')}; change a generated password at "
+        f"{base}{reverse('users:password-change')}"
+    )
 
 
 class Command(BaseCommand):
@@ -72,10 +83,7 @@ class Command(BaseCommand):
             # Own process groups: the terminal's Ctrl-C reaches this process only,
             # which then stops each child in order.
             procs[name] = subprocess.Popen(command, start_new_session=True)
-        self.stdout.write(
-            f"Serving on http://{options['bind']}/ with a worker and beat. "
-            "Press Ctrl-C to stop."
-        )
+        self.stdout.write(serving_message(options["bind"]))
         ended = ""
         while not stopping and not ended:
             for name, proc in procs.items():

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 import socket
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
 
 from accounts.clients import ConnectionSettings, ErrorKind, MailClientError, open_client
+from accounts.clients.base import greeting_wait
 from tests.accounts.clients.conftest import (
     VARIANTS,
     MakeSettings,
@@ -120,10 +122,17 @@ def test_missing_ca_bundle_is_reported(make_settings: MakeSettings) -> None:
     assert "/nonexistent/ca.pem" in str(error)
 
 
-def test_tls_client_on_a_plain_port_is_a_protocol_error(
-    make_settings: MakeSettings, dovecot: object
+def test_tls_client_on_a_port_that_is_no_mail_server_is_a_protocol_error(
+    make_settings: MakeSettings, scripted_server: Callable[..., ScriptedServer]
 ) -> None:
-    settings = make_settings("imaps", port=make_settings("imap").port)
+    """GIVEN a port that answers neither TLS nor a mail greeting (a web server)
+    THEN the failed handshake is reported as such, not as a port mismatch."""
+
+    def web_server(rfile, wfile, received):  # type: ignore[no-untyped-def]
+        wfile.write(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+        wfile.flush()
+
+    settings = make_settings("imaps", port=scripted_server(web_server).port)
     error = fails_with(ErrorKind.PROTOCOL_ERROR, settings)
     assert "TLS" in str(error)
 
@@ -231,3 +240,66 @@ def test_non_ascii_password_without_auth_plain_is_login_rejected(
     assert not any(
         verb in line.upper() for line in server.received for verb in ("LOGIN", "AUTH")
     )
+
+
+# (account protocol, protocol of the port it is pointed at, kind, what it says)
+WRONG_PORTS = [
+    ("imap", "imaps", ErrorKind.PORT_SPEAKS_TLS, "speaks IMAPS, not IMAP"),
+    ("imaps", "imap", ErrorKind.PORT_SPEAKS_PLAIN, "speaks IMAP, not IMAPS"),
+    ("pop", "pops", ErrorKind.PORT_SPEAKS_TLS, "speaks POPS, not POP"),
+    ("pops", "pop", ErrorKind.PORT_SPEAKS_PLAIN, "speaks POP, not POPS"),
+]
+
+
+@pytest.mark.parametrize(
+    ("protocol", "port_protocol", "kind", "said"),
+    WRONG_PORTS,
+    ids=[f"{p}-on-{q}-port" for p, q, _, _ in WRONG_PORTS],
+)
+def test_a_port_of_the_other_side_of_tls_is_named_at_once(
+    make_settings: MakeSettings,
+    protocol: str,
+    port_protocol: str,
+    kind: ErrorKind,
+    said: str,
+) -> None:
+    """GIVEN an account pointed at the real Dovecot port of its protocol's
+    TLS (or plain) twin
+    THEN the session fails with what the port speaks instead, long before the
+    connection's timeout would have run out."""
+    settings = make_settings(protocol, port=make_settings(port_protocol).port)
+    started = time.monotonic()
+    error = fails_with(kind, settings)
+    elapsed = time.monotonic() - started
+    assert said in str(error)
+    assert "firewall" not in str(error)
+    assert elapsed < settings.timeout / 2
+
+
+def test_a_slow_plain_greeting_is_still_awaited(
+    make_settings: MakeSettings, scripted_server: Callable[..., ScriptedServer]
+) -> None:
+    """GIVEN a plain POP3 server that greets only after the greeting wait
+    THEN it is not taken for a TLS port: the session goes on as usual."""
+    script = pop3_without_uidl([b"Subject: x\r\n\r\nbody\r\n"])
+
+    def slow(rfile, wfile, received):  # type: ignore[no-untyped-def]
+        time.sleep(0.6)
+        script(rfile, wfile, received)
+
+    settings = make_settings("pop", port=scripted_server(slow).port, timeout=2.0)
+    assert greeting_wait(settings) < 0.6
+    with open_client(settings) as client:
+        assert client.message_count() == 1
+
+
+@pytest.mark.parametrize(("protocol", "port_protocol"), [("imap", "pop")])
+def test_an_empty_answer_is_not_reported_as_an_empty_error(
+    make_settings: MakeSettings, protocol: str, port_protocol: str
+) -> None:
+    """GIVEN an IMAP account on a POP3 port (whose greeting imaplib refuses
+    without words) THEN the error says what the port is not."""
+    settings = make_settings(protocol, port=make_settings(port_protocol).port)
+    error = fails_with(ErrorKind.PROTOCOL_ERROR, settings)
+    assert "error: ." not in str(error)
+    assert "is not IMAP" in str(error)
