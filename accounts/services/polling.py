@@ -249,7 +249,7 @@ def _archive_batch(
             secured, failed = _secure_each(account, messages, now)
         # A ledger row that an overlapping poll committed first stays as it
         # is: either row proves the message archived.
-        FetchedMessage.objects.bulk_create(
+        archive_services.rows_insert_new(
             [
                 FetchedMessage(
                     account_id=account.pk,
@@ -258,8 +258,7 @@ def _archive_batch(
                     raw_sha256=result.raw_sha256,
                 )
                 for message, result in secured
-            ],
-            ignore_conflicts=True,
+            ]
         )
     created = [result.message_pk for _m, result in secured if result.created]
     progress.fetched += len(created)
