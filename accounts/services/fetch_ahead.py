@@ -107,7 +107,11 @@ class FetchAhead:
                 continue
             if isinstance(item, FetchedBatch):
                 self._slot.release()
-                yield item
+                # Handed over, not kept: the consumer drops the batch's bytes
+                # once they are secured.
+                ready = [item]
+                del item
+                yield ready.pop()
             elif isinstance(item, _Deleted):
                 deleted(item.server_ids)
             elif item is _FETCHED_ALL:

@@ -355,6 +355,8 @@ def _fetch_and_secure(
                 # it committed is in the ledger, and the other poll deletes it.
                 lease.renew(force=True)
                 ahead.delete(archived)
+                # The bytes are in storage now: not held while they are indexed.
+                del batch
                 indexer.submit(created)
 
 

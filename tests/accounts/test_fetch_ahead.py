@@ -101,3 +101,21 @@ def test_messages_over_the_limit_come_apart() -> None:
         [batch] = list(ahead.batches(lambda ids: None))
     assert batch.messages == []
     assert batch.too_large == [("a", 3)]
+
+
+def test_a_batch_handed_over_is_not_held_by_the_fetch_side() -> None:
+    """GIVEN a consumer that dropped the batch it was given
+    THEN nothing else holds its bytes while the consumer goes on (a large
+    message is not kept in memory while it is being indexed)."""
+    import gc
+    import weakref
+
+    alive = []
+    with FetchAhead(
+        RecordingClient(), _batches("a"), max_bytes=10, heartbeat=lambda: None
+    ) as ahead:
+        for batch in ahead.batches(lambda ids: None):
+            alive.append(weakref.ref(batch.messages[0]))
+            del batch
+            gc.collect()
+            assert alive[0]() is None
