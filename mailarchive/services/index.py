@@ -444,9 +444,13 @@ def _write_group(
         )
         summary.attachments_read += read.read_now
         summary.attachments_failed += read.failed_now
+    # In the order they were secured, not the order their parses finished:
+    # which thread a message joins does not depend on the parse processes.
     ready = [
         (_prepare(pk, space_id, parsed, read), over)
-        for (pk, space_id, _raw, _state), parsed, over in group
+        for (pk, space_id, _raw, _state), parsed, over in sorted(
+            group, key=lambda done: done[0][0]
+        )
     ]
     _apply_counted(ready, summary)
     return summary
