@@ -176,6 +176,11 @@ class _Waits:
             raise
 
     def sendall(self, *args: Any, **kwargs: Any) -> None:
+        if self.deadline is not None:
+            # A new command: the time the session sat idle since the answer
+            # to the last one (while the archive was busy) is not the
+            # server's to answer for.
+            self.deadline.command_sent()
         self._before_wait()
         try:
             super().sendall(*args, **kwargs)  # type: ignore[misc]

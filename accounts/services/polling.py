@@ -6,7 +6,9 @@ The order is the product's promise (DESIGN.md, invariants 1 and 2):
 2. list the mailbox; messages already in the fetch ledger were archived by an
    earlier poll that did not get to delete them, so they are only deleted;
 3. fetch the new ones in batches bounded by count and bytes (messages over
-   ``MAILARCHIVE_MAX_MESSAGE_BYTES`` are not fetched and stay on the server);
+   ``MAILARCHIVE_MAX_MESSAGE_BYTES`` are not fetched and stay on the server),
+   one batch ahead: a thread that owns the connection downloads the next
+   batch while this one secures the previous (:mod:`.fetch_ahead`);
 4. per batch, one transaction *secures* the messages (raw bytes durable,
    identity rows) with their ledger rows; only after it committed are those
    messages deleted on the server, and only then are the ledger rows marked
@@ -25,7 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -66,6 +68,7 @@ from mailarchive.models import Message
 from mailarchive.storage import StorageError
 
 from .alerts import mail_account_alerts_evaluate_quietly
+from .fetch_ahead import FetchAhead
 from .lease import LeaseLostError, PollLease
 from .mail_accounts import connection_settings_for
 from .signin import mail_account_credential, oauth2_access_token_forget
@@ -254,7 +257,7 @@ def _archive_batch(
             secured, failed = _secure_each(account, messages, now)
         # A ledger row that an overlapping poll committed first stays as it
         # is: either row proves the message archived.
-        FetchedMessage.objects.bulk_create(
+        archive_services.rows_insert_new(
             [
                 FetchedMessage(
                     account_id=account.pk,
@@ -263,8 +266,7 @@ def _archive_batch(
                     raw_sha256=result.raw_sha256,
                 )
                 for message, result in secured
-            ],
-            ignore_conflicts=True,
+            ]
         )
     created = [result.message_pk for _m, result in secured if result.created]
     progress.fetched += len(created)
@@ -284,10 +286,8 @@ def _poll_mailbox(
     # POP3 deletions take effect at QUIT, when the session closes normally.
     pop_deleted: list[str] = []
 
-    def delete(client: Any, server_ids: Sequence[str]) -> None:
-        if not server_ids:
-            return
-        client.delete(list(server_ids))
+    def deleted(server_ids: Sequence[str]) -> None:
+        """Bookkeeping of messages the client deleted on the server."""
         if at_logout:
             pop_deleted.extend(server_ids)
         else:
@@ -297,7 +297,7 @@ def _poll_mailbox(
     # Batches are indexed while the next ones are fetched and secured.
     indexer = archive_services.Indexer(heartbeat=lease.renew, dispatch=not wait)
     try:
-        _fetch_and_secure(account, credential, key, lease, progress, delete, indexer)
+        _fetch_and_secure(account, credential, key, lease, progress, deleted, indexer)
     finally:
         # What was secured is indexed, whatever stopped the poll.
         indexer.finish()
@@ -326,10 +326,16 @@ def _fetch_and_secure(
     key: str,
     lease: PollLease,
     progress: _Progress,
-    delete: Any,
+    deleted: Callable[[Sequence[str]], None],
     indexer: Any,
 ) -> None:
-    """The part of a poll connected to the server: list, secure, delete."""
+    """The part of a poll connected to the server: list, secure, delete.
+
+    Batches are downloaded one ahead by a thread that owns the connection
+    (:class:`.fetch_ahead.FetchAhead`) while this thread secures the previous
+    one; a batch is handed to it for deletion only once it is committed.
+    ``deleted`` is called here with what was deleted on the server.
+    """
     max_bytes = settings.MAILARCHIVE_MAX_MESSAGE_BYTES
     with open_client(connection_settings_for(account, credential=credential)) as client:
         listing = client.list_messages()
@@ -347,26 +353,28 @@ def _fetch_and_secure(
         progress.on_server = len(listing)
         already = [item.server_id for item in listing if item.server_id in known]
         for chunk in _chunks(already, DELETE_CHUNK):
-            delete(client, chunk)
+            client.delete(list(chunk))
+            deleted(chunk)
             lease.renew()
-        for batch in _batches(fresh):
-            messages: list[ServerMessage] = []
-            for message in client.fetch([item.server_id for item in batch]):
-                lease.renew()
-                # The client stops reading at the limit, whatever the server
-                # announced; such a message comes without its bytes.
-                if message.too_large or len(message.raw) > max_bytes:
-                    progress.left.append(
-                        _left(message.server_id, message.size, "too_large")
-                    )
-                    continue
-                messages.append(message)
-            archived, created = _archive_batch(account, key, messages, progress)
-            # A poll that stalled until another took over stops here; what it
-            # committed is in the ledger, and the other poll deletes it.
-            lease.renew(force=True)
-            delete(client, archived)
-            indexer.submit(created)
+        ahead = FetchAhead(
+            client, _batches(fresh), max_bytes=max_bytes, heartbeat=lease.renew
+        )
+        with ahead:
+            for batch in ahead.batches(deleted):
+                progress.left.extend(
+                    _left(server_id, size, "too_large")
+                    for server_id, size in batch.too_large
+                )
+                archived, created = _archive_batch(
+                    account, key, batch.messages, progress
+                )
+                # A poll that stalled until another took over stops here; what
+                # it committed is in the ledger, and the other poll deletes it.
+                lease.renew(force=True)
+                ahead.delete(archived)
+                # The bytes are in storage now: not held while they are indexed.
+                del batch
+                indexer.submit(created)
 
 
 def _run_for(account: MailAccount, trigger: str, poll_run_id: int | None) -> PollRun:

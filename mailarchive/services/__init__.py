@@ -12,6 +12,7 @@ from .feeds import feed_token_regenerate, feed_token_revoke
 from .index import Indexer, IndexSummary, messages_index, messages_index_pending
 from .ingest import IngestResult, SecuredMessage, message_ingest, messages_secure
 from .preferences import reading_preference_set
+from .rows import rows_insert_new
 from .threads import thread_refresh
 from .trash import (
     message_trash,
@@ -39,6 +40,7 @@ __all__ = [
     "orphan_blob_grace",
     "orphan_blobs_collect",
     "reading_preference_set",
+    "rows_insert_new",
     "space_mail_trash_all",
     "thread_refresh",
 ]

@@ -27,9 +27,7 @@ from typing import Any
 
 from celery import current_app
 from django.conf import settings
-from django.contrib.postgres.search import SearchVector
 from django.db import connection, transaction
-from django.db.models import Value
 
 from ..models import TOO_COMPLEX, Attachment, Message, MessageReference
 from ..parsing import ParsedMessage
@@ -51,7 +49,7 @@ from .stored import (
     problems_stored,
     search_text_of,
 )
-from .threads import thread_choose, thread_record, thread_refresh
+from .threads import ThreadJoin, thread_refresh, threads_plan, threads_record
 
 logger = logging.getLogger(__name__)
 
@@ -180,9 +178,10 @@ def _apply(items: Sequence[_Prepared]) -> list[bool]:
     """Write parses to their waiting messages in one transaction.
 
     Returns, per item, False if that message was indexed already (by another
-    worker). One commit, one lock per space and one row lock query for the
-    whole batch; the per-message writes are an UPDATE, the thread's and the
-    references'.
+    worker). Set-based: one lock per space, one row lock query, one threading
+    plan per space (:func:`.threads.threads_plan`, a few queries for the whole
+    batch), then the rows of every message, attachment and reference in a
+    statement each.
     """
     with transaction.atomic():
         for space_id in sorted({item.space_id for item in items}):
@@ -194,24 +193,43 @@ def _apply(items: Sequence[_Prepared]) -> list[bool]:
             .order_by("pk")
             .values_list("pk", "received_at", "index_state", "thread_id", "date")
         }
-        written = []
-        for item in items:
-            row = rows.pop(item.pk, None)
-            if row is not None:
-                _write(item, *row)
-            written.append(row is not None)
-        return written
+        todo = [(item, rows[item.pk]) for item in items if item.pk in rows]
+        if todo:
+            _write_all(todo)
+        return [item.pk in rows for item in items]
 
 
-def _write(
-    item: _Prepared, received_at: Any, state: str, old_thread: int | None, old_date: Any
-) -> None:
-    """One message's rows. A pending message joins a thread; a stale one
-    (indexed before, being indexed again) keeps its thread, so thread
-    addresses stay valid, and gets its attachments and references anew."""
-    parsed, pk, space_id = item.parsed, item.pk, item.space_id
-    current = received_at if state == Message.IndexState.PENDING else old_date
-    fields: dict[str, Any] = {
+# The columns an indexed message gets, written for a batch in one statement.
+_WRITTEN = (
+    "message_id",
+    "in_reply_to",
+    "references",
+    "subject",
+    "from_name",
+    "from_address",
+    "to",
+    "cc",
+    "date",
+    "date_offset_minutes",
+    "text_body",
+    "html_body",
+    "has_attachments",
+    "problems",
+    "parseable",
+    "search_text",
+    "index_state",
+    "thread",
+    "message_id_conflict",
+)
+_SEARCH_VECTOR = (
+    "setweight(to_tsvector('simple'::regconfig, COALESCE(%s::text, '')), 'A')"
+    " || to_tsvector('simple'::regconfig, COALESCE(%s::text, ''))"
+)
+
+
+def _fields_of(item: _Prepared, date: Any) -> dict[str, Any]:
+    parsed = item.parsed
+    return {
         "message_id": item.message_id,
         "in_reply_to": item.in_reply_to,
         "references": item.references,
@@ -220,7 +238,7 @@ def _write(
         "from_address": clean_text(parsed.from_.address, 320) if parsed.from_ else "",
         "to": addresses_stored(parsed.to),
         "cc": addresses_stored(parsed.cc),
-        "date": parsed.date or current,
+        "date": parsed.date or date,
         "date_offset_minutes": parsed.date_offset_minutes,
         "text_body": clean_text(parsed.text_body, BODY_STORED_LIMIT),
         "html_body": clean_text(parsed.html_body, BODY_STORED_LIMIT),
@@ -230,38 +248,106 @@ def _write(
         "search_text": item.search_text,
         "index_state": Message.IndexState.INDEXED,
     }
-    message = Message(pk=pk, space_id=space_id, **fields)
-    if state == Message.IndexState.STALE and old_thread is not None:
-        Attachment.objects.filter(message_id=pk).delete()
-        MessageReference.objects.filter(message_id=pk).delete()
-        thread_pk, merge, conflict = old_thread, [], None
-    else:
-        thread_pk, merge, conflict = thread_choose(message, item.refs)
-        fields["thread_id"] = thread_pk
-        fields["message_id_conflict"] = conflict
-    if connection.vendor == "postgresql":
-        fields["search_vector"] = SearchVector(
-            Value(item.subject), config="simple", weight="A"
-        ) + SearchVector(Value(item.search_text), config="simple")
-    Message.objects.filter(pk=pk).update(**fields)
-    if item.attachments:
-        Attachment.objects.bulk_create(item.attachments, ignore_conflicts=True)
-    if item.refs:
-        MessageReference.objects.bulk_create(
-            [
-                MessageReference(space_id=space_id, message_id=pk, ref_id=ref)
-                for ref in item.refs
-            ],
-            ignore_conflicts=True,
+
+
+def _write_all(todo: Sequence[tuple[_Prepared, Sequence[Any]]]) -> None:
+    """The rows of a batch of messages. A pending message joins a thread; a
+    stale one (indexed before, being indexed again) keeps its thread, so
+    thread addresses stay valid, and gets its attachments and references
+    anew."""
+    written: list[dict[str, Any]] = []
+    joins: dict[int, list[ThreadJoin]] = {}
+    kept: dict[int, int] = {}
+    for item, (received_at, state, old_thread, old_date) in todo:
+        current = received_at if state == Message.IndexState.PENDING else old_date
+        fields = _fields_of(item, current)
+        written.append(fields)
+        if state == Message.IndexState.STALE and old_thread is not None:
+            kept[item.pk] = old_thread
+        else:
+            joins.setdefault(item.space_id, []).append(
+                ThreadJoin(
+                    pk=item.pk,
+                    message_id=item.message_id,
+                    refs=item.refs,
+                    subject=item.subject,
+                    date=fields["date"],
+                )
+            )
+    if kept:
+        Attachment.objects.filter(message_id__in=list(kept)).delete()
+        MessageReference.objects.filter(message_id__in=list(kept)).delete()
+    plans = [
+        threads_plan(space_id=space_id, joins=space_joins)
+        for space_id, space_joins in sorted(joins.items())
+    ]
+    joined: dict[int, tuple[int, bool]] = {}
+    for plan in plans:
+        plan.create()
+        joined.update(
+            (pk, (plan.thread_of(pk), plan.conflicts[pk])) for pk in plan.joined
         )
-    if conflict:
-        Message.objects.filter(space_id=space_id, message_id=item.message_id).exclude(
-            pk=pk
+    for (item, (_r, _s, old_thread, _d)), fields in zip(todo, written, strict=True):
+        thread, conflict = joined.get(item.pk, (old_thread, None))
+        fields["thread"] = thread
+        fields["message_id_conflict"] = conflict
+    _rows_update([item for item, _row in todo], written)
+    Attachment.objects.bulk_create(
+        [att for item, _row in todo for att in item.attachments],
+        ignore_conflicts=True,
+    )
+    MessageReference.objects.bulk_create(
+        [
+            MessageReference(space_id=item.space_id, message_id=item.pk, ref_id=ref)
+            for item, _row in todo
+            for ref in item.refs
+        ],
+        ignore_conflicts=True,
+    )
+    conflicting: dict[int, set[str]] = {}
+    for item, _row in todo:
+        if joined.get(item.pk, (0, False))[1]:
+            conflicting.setdefault(item.space_id, set()).add(item.message_id)
+    for space_id, message_ids in sorted(conflicting.items()):
+        Message.objects.filter(
+            space_id=space_id, message_id__in=sorted(message_ids)
         ).update(message_id_conflict=True)
-    if conflict is None:
-        thread_refresh(thread_pk)
-    else:
-        thread_record(message, thread_pk, merge)
+    for plan in plans:
+        threads_record(plan)
+    for thread in sorted(set(kept.values())):
+        thread_refresh(thread)
+
+
+def _rows_update(items: Sequence[_Prepared], written: Sequence[dict[str, Any]]) -> None:
+    """One UPDATE per message, sent as one batch (psycopg pipelines them).
+
+    A message whose thread is left as it is (``message_id_conflict`` None: a
+    stale message) keeps its conflict flag too.
+    """
+    fields = [Message._meta.get_field(name) for name in _WRITTEN]
+    postgres = connection.vendor == "postgresql"
+    for keep_flag in (False, True):
+        names = [
+            f for f in fields if not (keep_flag and f.name == "message_id_conflict")
+        ]
+        assignments = [f"{connection.ops.quote_name(f.column)} = %s" for f in names]
+        if postgres:
+            assignments.append(f"search_vector = {_SEARCH_VECTOR}")
+        sql = (
+            f"UPDATE {Message._meta.db_table} SET {', '.join(assignments)} "
+            "WHERE id = %s"
+        )
+        params = []
+        for item, values in zip(items, written, strict=True):
+            if (values["message_id_conflict"] is None) != keep_flag:
+                continue
+            row = [f.get_db_prep_save(values[f.name], connection) for f in names]
+            if postgres:
+                row += [item.subject, item.search_text]
+            params.append([*row, item.pk])
+        if params:
+            with connection.cursor() as cursor:
+                cursor.executemany(sql, params)
 
 
 Row = tuple[int, int, str, str]  # pk, space, raw object, index state
@@ -358,9 +444,13 @@ def _write_group(
         )
         summary.attachments_read += read.read_now
         summary.attachments_failed += read.failed_now
+    # In the order they were secured, not the order their parses finished:
+    # which thread a message joins does not depend on the parse processes.
     ready = [
         (_prepare(pk, space_id, parsed, read), over)
-        for (pk, space_id, _raw, _state), parsed, over in group
+        for (pk, space_id, _raw, _state), parsed, over in sorted(
+            group, key=lambda done: done[0][0]
+        )
     ]
     _apply_counted(ready, summary)
     return summary

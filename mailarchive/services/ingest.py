@@ -20,6 +20,7 @@ from ..models import Message
 from ..parsing import content_digest
 from ..storage import blobs_put
 from .index import messages_index
+from .rows import rows_insert_new
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,7 @@ def messages_secure(
         )
     if fresh:
         with transaction.atomic(savepoint=False):
-            Message.objects.bulk_create(list(fresh.values()), ignore_conflicts=True)
+            rows_insert_new(list(fresh.values()))
             inserted = dict(
                 Message.objects.filter(space_id=space_id, content_digest__in=fresh)
                 .order_by()

@@ -65,8 +65,8 @@ def test_a_lying_message_is_reported_too_large_and_left_on_the_server(
     hostile_settings, fake_server, monkeypatch, protocol, options
 ):
     """GIVEN four messages, the second announced as 100 bytes but 200 MB long
-    WHEN the account is polled one message per batch (so deletions were made
-    before the lie is found)
+    WHEN the account is polled one message per batch (so that the session is
+    cut off and opened again in the middle of the poll)
     THEN the other three are archived and deleted, the liar is reported as too
     large and stays on the server: no DELE, STORE or EXPUNGE ever names it.
     """
@@ -92,9 +92,10 @@ def test_a_lying_message_is_reported_too_large_and_left_on_the_server(
     assert entry["size"] > LIMIT
     assert "1 stays on the server" in summary.line()
     if protocol == "pop":
-        # The first DELE 1 was lost with the session cut off at the liar, so
-        # the new session marks it again; the liar is number 2 throughout.
-        assert deletions(server) == ["DELE 1", "DELE 1", "DELE 3", "DELE 4"]
+        # The liar (number 2 throughout) is fetched ahead while the first
+        # message is secured, so the session is cut off before that message's
+        # DELE, which the new session sends.
+        assert deletions(server) == ["DELE 1", "DELE 3", "DELE 4"]
     else:
         assert [c.split(" ")[2] for c in deletions(server)] == list("113344")
     assert server.message_bytes_sent < 40 * 1024 * 1024
@@ -161,3 +162,51 @@ def test_connection_test_against_a_trickling_server_ends_in_time(
     assert time.monotonic() - started < 3.0
     assert (result.ok, result.kind) == (False, "deadline_exceeded")
     assert "answered too slowly" in result.sentence(account)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("protocol", ["pop", "imap"])
+def test_a_server_that_trickles_a_later_message_fails_the_poll_with_its_kind(
+    hostile_settings, fake_server, monkeypatch, protocol
+):
+    """GIVEN two messages, fetched one per batch, the second trickling in
+    WHEN the account is polled with a one-second mail timeout
+    THEN the first is archived, the poll fails with the kind the client met
+    in the fetch thread (as if the poll had fetched itself), and both stay on
+    the server (the first was to be deleted after the second was fetched);
+    the next poll deletes the first and archives the second."""
+    monkeypatch.setattr(polling, "BATCH_MAX_COUNT", 1)
+    hostile_settings.MAILARCHIVE_MAIL_TIMEOUT = 1.0
+    first = make_message(1, tag=f"trickle-{protocol}")
+    slow = make_message(2, tag=f"trickle-{protocol}")
+    mailbox = Mailbox([FakeMessage(raw=first), FakeMessage(raw=slow)])
+    session = pop3_session if protocol == "pop" else imap_session
+    server = fake_server(session(mailbox))
+    account = account_on(server, protocol)
+    # Only the second message trickles: the first is sent at full speed.
+    trickling = {"count": 0}
+    original = FakeMessage.chunks
+
+    def chunks(self, limit=None):
+        if self.raw == slow:
+            trickling["count"] += 1
+            for byte in b"".join(original(self, limit)):
+                time.sleep(0.3)
+                yield bytes([byte])
+            return
+        yield from original(self, limit)
+
+    monkeypatch.setattr(FakeMessage, "chunks", chunks)
+
+    summary = mail_account_poll(account_id=account.pk, trigger=PollRun.Trigger.COMMAND)
+
+    assert (summary.status, summary.error_kind) == ("failed", "deadline_exceeded")
+    assert trickling["count"] >= 1
+    assert archived_raws(account.space) == [first]
+    assert [m.raw for m in mailbox.messages] == [first, slow]
+
+    monkeypatch.setattr(FakeMessage, "chunks", original)
+    again = mail_account_poll(account_id=account.pk, trigger=PollRun.Trigger.COMMAND)
+    assert (again.status, again.fetched, again.deleted) == ("ok", 1, 2)
+    assert sorted(archived_raws(account.space)) == sorted([first, slow])
+    assert mailbox.messages == []

@@ -289,3 +289,56 @@ def test_beat_dispatches_the_due_poll_as_it_starts():
     signals.beat_init.send(sender=Beat())
     entry = celery_app.conf.beat_schedule["poll-mail-accounts"]
     assert (entry["task"], entry["options"]) in sent
+
+
+def _index_queries(raws: list[bytes]) -> tuple[int, list[list[str]]]:
+    from django.test.utils import CaptureQueriesContext
+
+    space = SpaceFactory()
+    with transaction.atomic():
+        secured = messages_secure(space_id=space.pk, raws=raws, source="import")
+    with CaptureQueriesContext(connection) as queries:
+        summary = messages_index(message_pks=[s.message_pk for s in secured])
+    assert summary.indexed == len(raws)
+    return len(queries), thread_shape(space)
+
+
+@pytest.mark.django_db
+def test_a_batch_is_indexed_with_as_many_queries_whatever_its_size():
+    """GIVEN conversations whose replies come before their parents
+    WHEN ten, then forty of their messages are indexed as one batch
+    THEN both take the same number of queries (threading, rows, references and
+    thread counts are written per batch, not per message), and every reply
+    joins its conversation."""
+    small, small_shape = _index_queries(conversation()[:10])
+    large, large_shape = _index_queries(conversation()[:40])
+    assert large == small
+    assert len(small_shape) == 2 and len(large_shape) == 8
+    assert all(len(ids) == 5 for ids in large_shape)
+
+
+@pytest.mark.django_db
+def test_a_message_linking_two_threads_merges_them_within_one_batch():
+    """GIVEN two replies to a parent that is not there yet, in one batch with
+    the parent's reply to an older thread
+    THEN all of them end in one thread, the oldest, with its count right."""
+    space = SpaceFactory()
+    first = [raw(100), raw(101, parent=100)]
+    with transaction.atomic():
+        secured = messages_secure(space_id=space.pk, raws=first, source="import")
+    messages_index(message_pks=[s.message_pk for s in secured])
+    older = Thread.objects.get(space=space)
+    # 201 and 202 both reply to 200 (not archived yet): they share a thread.
+    # 200 then replies to 101, which links that thread to the older one.
+    batch = [raw(201, parent=200), raw(202, parent=200), raw(200, parent=101)]
+    with transaction.atomic():
+        secured = messages_secure(space_id=space.pk, raws=batch, source="import")
+    messages_index(message_pks=[s.message_pk for s in secured])
+    assert list(Thread.objects.filter(space=space).values_list("pk", flat=True)) == [
+        older.pk
+    ]
+    older.refresh_from_db()
+    assert older.message_count == 5
+    assert set(
+        Message.objects.filter(space=space).values_list("thread_id", flat=True)
+    ) == {older.pk}

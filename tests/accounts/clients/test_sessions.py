@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import time
 
 import pytest
 
@@ -268,3 +269,18 @@ def test_wrong_non_ascii_password_is_login_rejected(
     with pytest.raises(MailClientError) as caught, open_client(settings):
         pass
     assert caught.value.kind == ErrorKind.LOGIN_REJECTED, str(caught.value)
+
+
+def test_a_session_left_idle_longer_than_the_timeout_still_works(
+    make_settings: MakeSettings, variant: tuple[str, bool]
+) -> None:
+    """GIVEN a session that sat idle for longer than the mail timeout between
+    two commands (the archive was busy securing or indexing)
+    THEN the next command gets the whole timeout of its own: the idle time is
+    not counted against the server."""
+    protocol, starttls = variant
+    settings = make_settings(protocol, starttls=starttls, timeout=1.0)
+    with open_client(settings) as client:
+        assert client.list_messages() == []
+        time.sleep(1.5)
+        assert client.message_count() == 0
