@@ -869,8 +869,9 @@ def _render_config_24(values: ConfigValues) -> str:
     # mechanisms_filter, %u became %{user}, and the OAuth2 mechanisms no
     # longer go through a passdb but use the global oauth2 filter, with the
     # key dictionary in oauth2_local_validation. Listeners take no address of
-    # their own in 2.4 (documented, not implemented), so the global listen
-    # keeps them on loopback.
+    # their own in 2.4 (2.4.1 refuses "address" as an unknown setting), so
+    # the global listen keeps them on loopback. Run against Dovecot 2.4.1
+    # from a Debian 13 root (MAILARCHIVE_TEST_DOVECOT_ROOT).
     root, host, ports = values.root, values.host, values.ports
     capability = (
         f"  imap_capability = {values.imap_capability}\n"
