@@ -17,6 +17,12 @@ the keys ``trust_jwt_key`` writes into its key dictionary; the token's
 
 Dovecot needs root to switch to its unprivileged users, so the tests run as
 root; ``scripts/ensure-dovecot`` installs the packages.
+
+With ``MAILARCHIVE_TEST_DOVECOT_ROOT`` set to the directory of another system
+(e.g. a Debian 13 root made by debootstrap, with Dovecot installed in it),
+Dovecot and doveadm run from that root through ``chroot``: the instance
+directories are made in its ``/tmp`` and its accounts (mail, dovecot) own the
+files. That is how the 2.4 configuration is checked on a 2.3 machine.
 """
 
 from __future__ import annotations
@@ -56,6 +62,7 @@ _SBIN_PATH = os.pathsep.join(
     [os.environ.get("PATH", ""), "/usr/local/sbin", "/usr/sbin", "/sbin"]
 )
 _delivery_counter = itertools.count()
+ROOT_ENV = "MAILARCHIVE_TEST_DOVECOT_ROOT"
 
 
 class DovecotUnavailableError(RuntimeError):
@@ -68,8 +75,37 @@ class MailUser:
     password: str
 
 
+def dovecot_root() -> Path | None:
+    """The system root Dovecot runs from: None for this machine's own.
+
+    Set by ``MAILARCHIVE_TEST_DOVECOT_ROOT``; raises when that is no system.
+    """
+    value = os.environ.get(ROOT_ENV, "")
+    if not value:
+        return None
+    root = Path(value).resolve()
+    if not (root / "etc" / "passwd").is_file() or not (root / "tmp").is_dir():
+        raise DovecotUnavailableError(
+            f"{ROOT_ENV}={value} is not a system root (no etc/passwd or tmp); "
+            "make one with debootstrap or unset the variable."
+        )
+    return root
+
+
 def find_binary(name: str) -> str:
-    """Return the path of a Dovecot binary or raise with install instructions."""
+    """Return the path of a Dovecot binary or raise with install instructions.
+
+    Below ``dovecot_root()`` the path is the one seen inside that root.
+    """
+    root = dovecot_root()
+    if root is not None:
+        for directory in ("usr/sbin", "usr/bin"):
+            if (root / directory / name).is_file():
+                return f"/{directory}/{name}"
+        raise DovecotUnavailableError(
+            f"'{name}' is not installed in {root}; run "
+            f"chroot {root} apt-get install -y dovecot-imapd dovecot-pop3d"
+        )
     path = shutil.which(name, path=_SBIN_PATH)
     if path is None:
         raise DovecotUnavailableError(
@@ -79,17 +115,52 @@ def find_binary(name: str) -> str:
     return path
 
 
+def dovecot_command(name: str, *args: str) -> list[str]:
+    """The command line that runs Dovecot's program *name* with *args*."""
+    binary = find_binary(name)
+    root = dovecot_root()
+    if root is None:
+        return [binary, *args]
+    chroot = shutil.which("chroot", path=_SBIN_PATH) or "chroot"
+    return [chroot, str(root), binary, *args]
+
+
 def dovecot_version() -> tuple[int, int] | None:
     """Return the (major, minor) version of the installed Dovecot.
 
     None when ``dovecot --version`` does not print a version.
     """
     output = subprocess.run(
-        [find_binary("dovecot"), "--version"],
+        dovecot_command("dovecot", "--version"),
         capture_output=True,
         text=True,
     ).stdout
     return parse_version(output)
+
+
+def system_ids(root: Path | None) -> tuple[int, int, int]:
+    """The uid and gid of ``mail`` and the gid of ``dovecot`` in *root*.
+
+    *root* None means this machine's own accounts. Raises KeyError naming
+    the account that is missing.
+    """
+    if root is None:
+        return (
+            pwd.getpwnam("mail").pw_uid,
+            grp.getgrnam("mail").gr_gid,
+            grp.getgrnam("dovecot").gr_gid,
+        )
+
+    def ids(table: str) -> dict[str, int]:
+        rows = (root / "etc" / table).read_text().splitlines()
+        fields = [row.split(":") for row in rows if row.count(":") >= 3]
+        return {field[0]: int(field[2]) for field in fields}
+
+    users, groups = ids("passwd"), ids("group")
+    for name, table in (("mail", users), ("mail", groups), ("dovecot", groups)):
+        if name not in table:
+            raise KeyError(name)
+    return users["mail"], groups["mail"], groups["dovecot"]
 
 
 def parse_version(output: str) -> tuple[int, int] | None:
@@ -251,6 +322,10 @@ class DovecotServer:
         self._imap_capability = imap_capability
         self._auth_mechanisms = auth_mechanisms
         self._root: Path | None = None
+        # The system root Dovecot runs in (None: this machine's own) and the
+        # instance directory as Dovecot sees it from there.
+        self._system_root: Path | None = None
+        self._server_root: Path | None = None
         self._ports: dict[str, int] = {}
         self._users: dict[str, str] = {}
         self._paths: dict[tuple[str, str], Path] = {}
@@ -308,7 +383,8 @@ class DovecotServer:
         """
         if self._root is not None:
             raise RuntimeError("the Dovecot server is already started")
-        dovecot = find_binary("dovecot")
+        system_root = dovecot_root()
+        dovecot = dovecot_command("dovecot")
         find_binary("doveadm")
         if os.geteuid() != 0:
             raise DovecotUnavailableError(
@@ -319,19 +395,26 @@ class DovecotServer:
         if version not in SUPPORTED_VERSIONS:
             raise DovecotUnavailableError(unsupported_version_message(version))
         try:
-            self._mail_uid = pwd.getpwnam("mail").pw_uid
-            self._mail_gid = grp.getgrnam("mail").gr_gid
-            self._dovecot_gid = grp.getgrnam("dovecot").gr_gid
+            self._mail_uid, self._mail_gid, self._dovecot_gid = system_ids(system_root)
         except KeyError as error:
             raise DovecotUnavailableError(
                 f"system account missing ({error}); reinstall Dovecot with "
                 "scripts/ensure-dovecot"
             ) from error
-        root = Path(tempfile.mkdtemp(prefix="mailarchive-dovecot-"))
+        root = Path(
+            tempfile.mkdtemp(
+                prefix="mailarchive-dovecot-",
+                dir=None if system_root is None else system_root / "tmp",
+            )
+        )
         # Dovecot's unprivileged processes (mail, dovecot, dovenull) must be
         # able to reach their files below this directory.
         root.chmod(0o755)
         self._root = root
+        self._system_root = system_root
+        self._server_root = (
+            root if system_root is None else Path("/") / root.relative_to(system_root)
+        )
         try:
             (root / "tls").mkdir()
             generate_certificates(root / "tls")
@@ -339,7 +422,9 @@ class DovecotServer:
             (root / "passwd").mkdir()
             (root / "jwt-keys").mkdir()
             if version == (2, 3):
-                (root / OAUTH2_CONFIG_23).write_text(render_oauth2_config_23(root))
+                (root / OAUTH2_CONFIG_23).write_text(
+                    render_oauth2_config_23(self._server_root)
+                )
             # A port picked as free can be taken by someone else before
             # Dovecot binds it; such a start fails fast and is retried.
             for attempt in range(3):
@@ -352,7 +437,7 @@ class DovecotServer:
                 # EOF while it runs, so they go to a file.
                 with startup_log.open("wb") as output:
                     returncode = subprocess.run(
-                        [dovecot, "-c", str(self.config_file)],
+                        [*dovecot, "-c", str(self._inside(self.config_file))],
                         stdin=subprocess.DEVNULL,
                         stdout=output,
                         stderr=subprocess.STDOUT,
@@ -375,7 +460,9 @@ class DovecotServer:
             return
         try:
             subprocess.run(
-                [find_binary("doveadm"), "-c", str(self.config_file), "stop"],
+                dovecot_command(
+                    "doveadm", "-c", str(self._inside(self.config_file)), "stop"
+                ),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
@@ -386,10 +473,21 @@ class DovecotServer:
             self._kill_master()
             self._remove_root()
 
+    def _inside(self, path: Path) -> Path:
+        """*path* below the instance directory as Dovecot sees it."""
+        assert self._server_root is not None
+        return self._server_root / path.relative_to(self.root)
+
+    def _outside(self, path: Path) -> Path:
+        """A path Dovecot reported, as this process reaches it."""
+        if self._system_root is None:
+            return path
+        return self._system_root / path.relative_to("/")
+
     def _remove_root(self) -> None:
         if self._root is not None:
             shutil.rmtree(self._root, ignore_errors=True)
-        self._root = None
+        self._root = self._server_root = self._system_root = None
         self._paths.clear()
         self._users.clear()
 
@@ -444,7 +542,7 @@ class DovecotServer:
         return render_config(
             version,
             ConfigValues(
-                root=self.root,
+                root=self._inside(self.root),
                 host=self.host,
                 ports=dict(self._ports),
                 mail_uid=self._mail_uid,
@@ -488,7 +586,7 @@ class DovecotServer:
             raise ValueError(f"user {name!r} exists already")
         line = (
             f"{name}:{{PLAIN}}{password}:{self._mail_uid}:{self._mail_gid}::"
-            f"{self._home(name)}::\n"
+            f"{self._inside(self._home(name))}::\n"
         )
         # Written aside and renamed so Dovecot never reads half a file.
         staging = self.root / "passwd" / f".{name}.new"
@@ -514,7 +612,9 @@ class DovecotServer:
 
     def _doveadm(self, *args: str) -> str:
         result = subprocess.run(
-            [find_binary("doveadm"), "-c", str(self.config_file), *args],
+            dovecot_command(
+                "doveadm", "-c", str(self._inside(self.config_file)), *args
+            ),
             capture_output=True,
             text=True,
         )
@@ -530,7 +630,7 @@ class DovecotServer:
         key = (user, folder)
         if key not in self._paths:
             path = self._doveadm("mailbox", "path", "-u", user, folder).strip()
-            self._paths[key] = Path(path)
+            self._paths[key] = self._outside(Path(path))
         return self._paths[key]
 
     def create_folder(self, user: str, name: str) -> None:
@@ -769,8 +869,9 @@ def _render_config_24(values: ConfigValues) -> str:
     # mechanisms_filter, %u became %{user}, and the OAuth2 mechanisms no
     # longer go through a passdb but use the global oauth2 filter, with the
     # key dictionary in oauth2_local_validation. Listeners take no address of
-    # their own in 2.4 (documented, not implemented), so the global listen
-    # keeps them on loopback.
+    # their own in 2.4 (2.4.1 refuses "address" as an unknown setting), so
+    # the global listen keeps them on loopback. Run against Dovecot 2.4.1
+    # from a Debian 13 root (MAILARCHIVE_TEST_DOVECOT_ROOT).
     root, host, ports = values.root, values.host, values.ports
     capability = (
         f"  imap_capability = {values.imap_capability}\n"

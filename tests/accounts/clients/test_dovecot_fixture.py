@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import poplib
+import ssl
+
 import pytest
 
 from accounts.clients import open_client
@@ -34,6 +37,25 @@ def test_users_are_separate(dovecot: DovecotServer, mail_user: MailUser) -> None
     assert dovecot.message_count("other-" + mail_user.username) == 0
     with pytest.raises(ValueError, match="exists"):
         dovecot.add_user(mail_user.username, "again")
+
+
+def test_pop3_uidls_are_uid_and_uidvalidity_in_hex(
+    dovecot: DovecotServer, mail_user: MailUser
+) -> None:
+    # Dovecot 2.3's %08Xu%08Xv (lower-case digits), whichever Dovecot runs.
+    dovecot.deliver_many(mail_user.username, [b"Subject: a\n\n", b"Subject: b\n\n"])
+    uidvalidity = dovecot.uidvalidity(mail_user.username)
+    context = ssl.create_default_context(cafile=dovecot.ca_file)
+    client = poplib.POP3_SSL(dovecot.host, dovecot.pop3s_port, context=context)
+    try:
+        client.user(mail_user.username)
+        client.pass_(mail_user.password)
+        listing = client.uidl()[1]
+    finally:
+        client.quit()
+    assert listing == [
+        f"{number} {number:08x}{uidvalidity:08x}".encode() for number in (1, 2)
+    ]
 
 
 def test_recreate_mailbox_keeps_messages_under_a_new_uidvalidity(
