@@ -7,6 +7,8 @@ COPY mailarchive ./mailarchive
 COPY accounts ./accounts
 COPY spaces ./spaces
 COPY api ./api
+COPY operations ./operations
+COPY users ./users
 COPY templates ./templates
 COPY static ./static
 COPY locale ./locale

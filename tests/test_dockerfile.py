@@ -17,6 +17,26 @@ def _copied() -> set[str]:
     return copied
 
 
+def test_every_app_of_the_settings_is_a_package_of_the_distribution():
+    """An app missing from pyproject's packages works from a checkout (the
+    editable install) and is missing from the image and any wheel."""
+    from django.conf import settings
+
+    include = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"][
+        "setuptools"
+    ]["packages"]["find"]["include"]
+    ours = {
+        app.split(".")[0]
+        for app in settings.INSTALLED_APPS
+        if (ROOT / app.split(".")[0] / "__init__.py").exists()
+    }
+    assert ours
+    missing = {
+        app for app in ours if not any(fnmatch(app, pattern) for pattern in include)
+    }
+    assert missing == set()
+
+
 def test_the_image_copies_every_package_of_the_app():
     include = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"][
         "setuptools"
