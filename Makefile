@@ -51,7 +51,9 @@ format: venv
 # one-machine install: search by substring instead of full-text indexes, one
 # writer at a time (the poll lease, the fetch ledger and message identity
 # under concurrent polls, crash safety), bulk import and trash, export and
-# feed order, keyset pages. Tests marked `postgres` need PostgreSQL itself and
+# feed order, keyset pages, and the pages and admin that write through the
+# services (audit log triggers, space deletion, users, mail accounts, health
+# and alerts). Tests marked `postgres` need PostgreSQL itself and
 # are left out there; the parsing, rendering, protocol and browser tests do
 # the same on either database and run once.
 SQLITE_TESTS := \
@@ -59,7 +61,7 @@ SQLITE_TESTS := \
 	tests/accounts/test_tasks.py tests/accounts/test_commands.py \
 	tests/accounts/test_crash.py tests/accounts/test_health.py \
 	tests/accounts/test_alerts.py \
-	tests/spaces/test_audit_log.py tests/spaces/test_space_delete.py \
+	tests/accounts/test_views.py tests/spaces tests/users tests/test_admin.py \
 	tests/mailarchive/test_ingest.py tests/mailarchive/test_index.py \
 	tests/mailarchive/test_threading.py tests/mailarchive/test_search.py \
 	tests/mailarchive/test_attachment_text.py tests/mailarchive/test_trash.py \
