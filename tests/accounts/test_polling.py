@@ -441,16 +441,19 @@ def test_second_worker_skips_while_the_first_holds_the_lease(
     source = source_messages(6, tag="workers")
     dovecot.deliver_many(mail_user.username, source)
     account = make_account(mail_user, "imaps")
-    real_secure = archive_services.messages_secure
+    # The poll stalls with its batch fetched and not yet secured: before the
+    # batch's transaction, so that on SQLite, one writer at a time, the other
+    # poll is not simply made to wait for the stalled one's write lock.
+    real_archive_batch = polling._archive_batch
     inside, release = threading.Event(), threading.Event()
 
-    def slow_secure(**kwargs):
+    def slow_archive_batch(*args, **kwargs):
         if threading.current_thread().name == "first":
             inside.set()
             release.wait(timeout=60)
-        return real_secure(**kwargs)
+        return real_archive_batch(*args, **kwargs)
 
-    monkeypatch.setattr(archive_services, "messages_secure", slow_secure)
+    monkeypatch.setattr(polling, "_archive_batch", slow_archive_batch)
     results: dict[str, object] = {}
     first = _in_thread(lambda: poll(account), results, "first")
     assert inside.wait(timeout=60)
@@ -479,16 +482,19 @@ def test_overlapping_polls_never_archive_twice(
     source = source_messages(6, tag="overlap")
     dovecot.deliver_many(mail_user.username, source)
     account = make_account(mail_user, "imaps")
-    real_secure = archive_services.messages_secure
+    # The poll stalls with its batch fetched and not yet secured: before the
+    # batch's transaction, so that on SQLite, one writer at a time, the other
+    # poll is not simply made to wait for the stalled one's write lock.
+    real_archive_batch = polling._archive_batch
     inside, release = threading.Event(), threading.Event()
 
-    def slow_secure(**kwargs):
+    def slow_archive_batch(*args, **kwargs):
         if threading.current_thread().name == "stalled":
             inside.set()
             release.wait(timeout=60)
-        return real_secure(**kwargs)
+        return real_archive_batch(*args, **kwargs)
 
-    monkeypatch.setattr(archive_services, "messages_secure", slow_secure)
+    monkeypatch.setattr(polling, "_archive_batch", slow_archive_batch)
     results: dict[str, object] = {}
     stalled = _in_thread(lambda: poll(account), results, "stalled")
     assert inside.wait(timeout=60)
