@@ -132,19 +132,24 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 @cache
-def trusted_proxy_networks(entries: tuple[str, ...]) -> tuple[Network, ...]:
-    """``MAILARCHIVE_TRUSTED_PROXIES`` as networks; a bad entry is an error."""
+def setting_networks(name: str, entries: tuple[str, ...]) -> tuple[Network, ...]:
+    """The addresses and CIDRs of the setting ``name`` as networks; a bad entry
+    is an error that names the setting."""
     networks = []
     for entry in entries:
         try:
             networks.append(ipaddress.ip_network(entry.strip(), strict=False))
         except ValueError as e:
             raise ImproperlyConfigured(
-                f"MAILARCHIVE_TRUSTED_PROXIES: {entry!r} is no IP address or "
-                "network; give addresses or CIDRs separated by commas, e.g. "
-                "127.0.0.1,10.0.0.0/8"
+                f"{name}: {entry!r} is no IP address or network; give "
+                "addresses or CIDRs separated by commas, e.g. 127.0.0.1,10.0.0.0/8"
             ) from e
     return tuple(networks)
+
+
+def trusted_proxy_networks(entries: tuple[str, ...]) -> tuple[Network, ...]:
+    """``MAILARCHIVE_TRUSTED_PROXIES`` as networks; a bad entry is an error."""
+    return setting_networks("MAILARCHIVE_TRUSTED_PROXIES", entries)
 
 
 def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:

@@ -4,29 +4,16 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
-from functools import cache
 
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest
 
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+from mailarchive.middleware import Network, setting_networks
 
 
-@cache
 def allowed_networks(entries: tuple[str, ...]) -> tuple[Network, ...]:
     """``MAILARCHIVE_METRICS_ALLOW`` as networks; a bad entry is an error."""
-    networks = []
-    for entry in entries:
-        try:
-            networks.append(ipaddress.ip_network(entry.strip(), strict=False))
-        except ValueError as e:
-            raise ImproperlyConfigured(
-                f"MAILARCHIVE_METRICS_ALLOW: {entry!r} is no IP address or "
-                "network; give addresses or CIDRs separated by commas, e.g. "
-                "127.0.0.1/32,10.0.0.0/8"
-            ) from e
-    return tuple(networks)
+    return setting_networks("MAILARCHIVE_METRICS_ALLOW", entries)
 
 
 def _bearer(request: HttpRequest) -> str:
