@@ -117,17 +117,16 @@ def culprits(page) -> list[str]:
     )
 
 
-@pytest.mark.parametrize("width", WIDTHS, ids=["phone", "tablet", "desktop"])
-def test_no_page_scrolls_sideways(
-    archive, actors, live_server, context, width, tmp_path: Path
-):
+def visit_every_page(context, live_server, username, visited, width, tmp_path):
+    """Log in as ``username`` and assert that none of ``visited`` scrolls
+    sideways at ``width`` (screenshots at 375 px); returns the page."""
     shots = Path(os.environ.get("MAILARCHIVE_SCREENSHOTS", tmp_path))
     shots.mkdir(parents=True, exist_ok=True)
     page = context.new_page()
     page.set_viewport_size({"width": width, "height": 800})
-    log_in(page, live_server.url, "spaceadmin")
+    log_in(page, live_server.url, username)
     wide = {}
-    for name, path in pages(archive):
+    for name, path in visited:
         response = page.goto(live_server.url + path)
         assert response.status == 200, (name, response.status)
         overflow = sideways(page)
@@ -136,6 +135,16 @@ def test_no_page_scrolls_sideways(
         if width == 375:
             page.screenshot(path=str(shots / f"{name}-375.png"), full_page=True)
     assert wide == {}
+    return page
+
+
+@pytest.mark.parametrize("width", WIDTHS, ids=["phone", "tablet", "desktop"])
+def test_no_page_scrolls_sideways(
+    archive, actors, live_server, context, width, tmp_path: Path
+):
+    page = visit_every_page(
+        context, live_server, "spaceadmin", pages(archive), width, tmp_path
+    )
     page.goto(live_server.url + "/login/")
     assert sideways(page) <= 0
 
@@ -156,21 +165,9 @@ def site_admin_pages(actors) -> list[tuple[str, str]]:
 def test_site_admin_pages_do_not_scroll_sideways(
     archive, actors, live_server, context, width, tmp_path: Path
 ):
-    shots = Path(os.environ.get("MAILARCHIVE_SCREENSHOTS", tmp_path))
-    shots.mkdir(parents=True, exist_ok=True)
-    page = context.new_page()
-    page.set_viewport_size({"width": width, "height": 800})
-    log_in(page, live_server.url, "root")
-    wide = {}
-    for name, path in site_admin_pages(actors):
-        response = page.goto(live_server.url + path)
-        assert response.status == 200, (name, response.status)
-        overflow = sideways(page)
-        if overflow > 0:
-            wide[name] = (overflow, culprits(page))
-        if width == 375:
-            page.screenshot(path=str(shots / f"{name}-375.png"), full_page=True)
-    assert wide == {}
+    visit_every_page(
+        context, live_server, "root", site_admin_pages(actors), width, tmp_path
+    )
 
 
 def test_phone_folds_navigation_and_keeps_rows_readable(archive, live_server, context):
