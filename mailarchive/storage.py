@@ -11,6 +11,7 @@ web process received.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import ctypes
 import ctypes.util
@@ -145,34 +146,90 @@ class DurableFileSystemStorage(FileSystemStorage):
         Each object is written to a temporary file; all of them are synced,
         then renamed into place, then the directories are synced. A crash
         leaves only temporary files or complete objects, never a short one.
+        The secure stage runs this for every batch of mail, so the objects are
+        written by a few threads at once (the file system's calls wait on the
+        disk, not on the interpreter), each with as few system calls as it
+        can: an object present already is only touched, and directories are
+        made only when opening a file in them fails. An object named twice is
+        written once.
         """
-        moves: list[tuple[Path, Path]] = []
+        unique = list(dict(items).items())
+        pool = _writers()
+        futures = [pool.submit(self._write_temporary, item) for item in unique]
+        concurrent.futures.wait(futures)
+        moves: list[tuple[str, str]] = []
+        failure: BaseException | None = None
+        for future in futures:
+            try:
+                move = future.result()
+            except BaseException as error:
+                failure = failure or error
+                continue
+            if move is not None:
+                moves.append(move)
+        if failure is not None:
+            for item in unique:
+                Path(self._temporary_of(item)[0]).unlink(missing_ok=True)
+            raise failure
         try:
-            for name, data in items:
-                full = Path(self.path(name))
-                if full.exists():
-                    os.utime(full)
-                    continue
-                tmp, out = self._open_temporary(full)
-                moves.append((tmp, full))
-                with out:
-                    out.write(data)
-                    if not _SYNCFS:
-                        out.flush()
-                        os.fsync(out.fileno())
             if not moves:
                 return
             self._sync([tmp for tmp, _full in moves])
             for tmp, full in moves:
-                tmp.replace(full)
-            self._sync(sorted({full.parent for _tmp, full in moves}))
+                Path(tmp).replace(full)
+            self._sync(sorted({posixpath.dirname(full) for _tmp, full in moves}))
         except BaseException:
             # Nothing refers to these yet; a full disk gets its room back.
             for tmp, _full in moves:
-                tmp.unlink(missing_ok=True)
+                Path(tmp).unlink(missing_ok=True)
             raise
 
-    def _sync(self, paths: Sequence[Path]) -> None:
+    def _write(self, fd: int, data: bytes) -> None:
+        """Write all of ``data`` to ``fd`` without copying it."""
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+
+    def _temporary_of(self, item: tuple[str, bytes]) -> tuple[str, str]:
+        """The temporary file of an object and the object's own path."""
+        name = item[0]
+        folder, _slash, base = name.rpartition("/")
+        tmp = self.path(posixpath.join(folder, f".{base}.{os.getpid()}.tmp"))
+        return tmp, self.path(name)
+
+    def _write_temporary(self, item: tuple[str, bytes]) -> tuple[str, str] | None:
+        """Write one object of :meth:`save_many` to its temporary file.
+
+        Returns (temporary, final) paths, or None for an object present
+        already. The temporary file is unsynced unless syncfs is missing.
+        """
+        tmp, full = self._temporary_of(item)
+        try:
+            # Same name, same bytes: only mark it as in use now.
+            os.utime(full)
+            return None
+        except FileNotFoundError:
+            pass
+        mode = self.file_permissions_mode
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+        try:
+            fd = os.open(tmp, flags, mode or 0o666)
+        except FileNotFoundError:
+            self._make_directories(Path(full).parent)
+            fd = os.open(tmp, flags, mode or 0o666)
+        try:
+            # The mode of os.open is reduced by the umask, and a leftover
+            # temporary file keeps its old mode.
+            if mode is not None:
+                os.fchmod(fd, mode)
+            self._write(fd, item[1])
+            if not _SYNCFS:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        return tmp, full
+
+    def _sync(self, paths: Sequence[str | Path]) -> None:
         if _SYNCFS:
             fd = os.open(self.location, os.O_RDONLY)
             try:
@@ -186,6 +243,26 @@ class DurableFileSystemStorage(FileSystemStorage):
                 os.fsync(fd)
             finally:
                 os.close(fd)
+
+
+# Threads that write the objects of a batch: enough to keep a disk's queue
+# busy, shared by the process (one batch is written at a time per poll).
+WRITERS = 4
+
+
+_WRITERS_OF: dict[int, concurrent.futures.ThreadPoolExecutor] = {}
+
+
+def _writers() -> concurrent.futures.ThreadPoolExecutor:
+    """This process's writer threads (a forked child makes its own)."""
+    pid = os.getpid()
+    pool = _WRITERS_OF.get(pid)
+    if pool is None:
+        _WRITERS_OF.clear()
+        pool = _WRITERS_OF[pid] = concurrent.futures.ThreadPoolExecutor(
+            max_workers=WRITERS, thread_name_prefix="storage-writer"
+        )
+    return pool
 
 
 def _load_syncfs() -> ctypes._CFuncPtr | None:  # type: ignore[name-defined]

@@ -22,10 +22,7 @@ class _FillingFile:
         self._out = out
 
     def write(self, data: bytes) -> int:
-        if len(data) > FullDiskStorage.room:
-            FullDiskStorage.room = 0
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        FullDiskStorage.room -= len(data)
+        _fill(data)
         return self._out.write(data)
 
     def __getattr__(self, name: str) -> Any:
@@ -38,8 +35,19 @@ class _FillingFile:
         self._out.close()
 
 
+def _fill(data: bytes) -> None:
+    if len(data) > FullDiskStorage.room:
+        FullDiskStorage.room = 0
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    FullDiskStorage.room -= len(data)
+
+
 class FullDiskStorage(DurableFileSystemStorage):
     room = 0
+
+    def _write(self, fd: int, data: bytes) -> None:
+        _fill(data)
+        super()._write(fd, data)
 
     def _open_temporary(self, full: Path) -> tuple[Path, Any]:
         tmp, out = super()._open_temporary(full)

@@ -97,12 +97,16 @@ class Deadline:
 
     def timeout(self) -> float:
         """The longest the next wait may take; raises when there is no time left."""
-        self.check()
+        # Called before every read of the socket: the common case is worked
+        # out once, and check() only runs when an allowance is nearly used up.
         command, session = self._left(time.monotonic())
-        longest = min(self.read_timeout, command)
-        if session is not None:
-            longest = min(longest, session)
-        return max(longest, _SLACK)
+        longest = self.read_timeout if command > self.read_timeout else command
+        if session is not None and session < longest:
+            longest = session
+        if longest <= _SLACK:
+            self.check()
+            return _SLACK
+        return longest
 
     def connect(self, address: str, port: int) -> socket.socket:
         """Open a TCP connection whose every wait respects this deadline."""

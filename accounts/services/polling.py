@@ -258,15 +258,16 @@ def _archive_batch(
         # A ledger row that an overlapping poll committed first stays as it
         # is: either row proves the message archived.
         archive_services.rows_insert_new(
+            FetchedMessage,
             [
-                FetchedMessage(
-                    account_id=account.pk,
-                    server_id=f"{key}/{message.server_id}",
-                    message_id=result.message_pk,
-                    raw_sha256=result.raw_sha256,
-                )
+                {
+                    "account_id": account.pk,
+                    "server_id": f"{key}/{message.server_id}",
+                    "message_id": result.message_pk,
+                    "raw_sha256": result.raw_sha256,
+                }
                 for message, result in secured
-            ]
+            ],
         )
     created = [result.message_pk for _m, result in secured if result.created]
     progress.fetched += len(created)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -66,23 +67,23 @@ def messages_secure(
         .values_list("content_digest", "pk")
     )
     now = received_at or timezone.now()
-    fresh: dict[str, Message] = {}
+    fresh: dict[str, dict[str, Any]] = {}
     for raw, digest, (name, sha) in zip(raws, digests, stored, strict=True):
         if digest in existing or digest in fresh:
             continue
-        fresh[digest] = Message(
-            space_id=space_id,
-            content_digest=digest,
-            raw_name=name,
-            raw_size=len(raw),
-            raw_sha256=sha,
-            source=source,
-            date=now,
-            index_state=Message.IndexState.PENDING,
-        )
+        fresh[digest] = {
+            "space_id": space_id,
+            "content_digest": digest,
+            "raw_name": name,
+            "raw_size": len(raw),
+            "raw_sha256": sha,
+            "source": source,
+            "date": now,
+            "index_state": Message.IndexState.PENDING,
+        }
     if fresh:
         with transaction.atomic(savepoint=False):
-            rows_insert_new(list(fresh.values()))
+            rows_insert_new(Message, list(fresh.values()))
             inserted = dict(
                 Message.objects.filter(space_id=space_id, content_digest__in=fresh)
                 .order_by()
