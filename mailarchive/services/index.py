@@ -61,7 +61,7 @@ logger = logging.getLogger(__name__)
 INDEX_BATCH = 200
 # Parsed messages written per transaction (one commit and one lock for many),
 # and whose attachments are read together: at most this many, or this many
-# bytes of attachments held in memory.
+# bytes of attachments held in memory or in spool files.
 APPLY_BATCH = 50
 GROUP_BYTES = 64 * 1024 * 1024
 # The parser the children run; tests point it at a parser that misbehaves.
@@ -475,7 +475,7 @@ def _index_spooled(
         else:
             parsed = result
         group.append((row, parsed, isinstance(result, OverBudget)))
-        held += sum(len(a.content) for a in parsed.attachments if not a.inline)
+        held += sum(a.size for a in parsed.attachments if not a.inline)
         if len(group) >= APPLY_BATCH or held >= GROUP_BYTES:
             summary.add(_write_group(group, workers, heartbeat))
             for _row, written, _over in group:
