@@ -112,15 +112,24 @@ def run_measured(
 ) -> Measured:
     """Run ``cmd`` and report its wall time and peak resident memory.
 
-    The peak comes from ``wait4`` on that very child (``ru_maxrss``), so it is
-    the child's own, whatever ran before. ``stdin`` is written to it (a short
+    The peak is ``ru_maxrss`` of that child and of every descendant it waited
+    for, taken by ``wait4`` in ``measured_child.py``, a small process between
+    this one and ``cmd``: Linux starts a program's ``ru_maxrss`` at the
+    resident size of the process that started it, which here holds the
+    generated mail. ``stdin`` is written to it (a short
     text such as a password); its stderr passes through (progress lines); its
     stdout is captured.
     """
-    with tempfile.TemporaryFile() as out:
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryDirectory() as scratch:
+        report = Path(scratch) / "maxrss"
         started = time.perf_counter()
         process = subprocess.Popen(
-            cmd,
+            [
+                sys.executable,
+                str(Path(__file__).with_name("measured_child.py")),
+                str(report),
+                *cmd,
+            ],
             env=env,
             cwd=ROOT,
             stdout=out,
@@ -130,11 +139,12 @@ def run_measured(
             if stdin is not None and process.stdin is not None:
                 process.stdin.write(stdin.encode())
                 process.stdin.close()
-            _pid, status, usage = os.wait4(process.pid, 0)
+            _pid, status, _usage = os.wait4(process.pid, 0)
         except BaseException:
             stop_child(process)
             raise
         seconds = time.perf_counter() - started
+        peak_kib = int(report.read_text()) if report.exists() else 0
         process.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         stdout = out.read().decode("utf-8", "replace")
@@ -142,7 +152,7 @@ def run_measured(
         raise RuntimeError(
             f"{' '.join(cmd)} failed ({process.returncode}):\n{stdout[-4000:]}"
         )
-    return Measured(process.returncode, seconds, usage.ru_maxrss / 1024, stdout)
+    return Measured(process.returncode, seconds, peak_kib / 1024, stdout)
 
 
 def stop_child(process: subprocess.Popen) -> None:

@@ -11,8 +11,10 @@
    delegated to ``bench/import_mbox.py``, whose figures are parsed from its
    output.
 
-Peak RSS is ``ru_maxrss`` of the measured process itself (``wait4``). Prints a
-table; asserts nothing.
+Peak RSS is ``ru_maxrss`` of the measured process and of every descendant it
+waited for (its parse and text-reading processes), taken by ``wait4`` in a
+small process between this one and the command (see ``run_measured``). Prints
+a table; asserts nothing.
 
     .venv/bin/python bench/memory.py --mailbox 100000
     .venv/bin/python bench/memory.py --mailbox 2000 --mbox-mb 20

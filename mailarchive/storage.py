@@ -304,6 +304,60 @@ def blob_put(kind: str, data: bytes, sha256_hex: str | None = None) -> tuple[str
     return name, digest
 
 
+def blob_put_file(kind: str, path: str, sha256_hex: str) -> tuple[str, str]:
+    """Store the file at ``path``, whose digest is ``sha256_hex``, as
+    :func:`blob_put` stores bytes, streaming it (it is never read whole into
+    memory). The file stays where it is. Safe to re-run."""
+    name = blob_name(kind, sha256_hex)
+    try:
+        with Path(path).open("rb") as source:
+            saved = default_storage.save(name, File(source))
+    except Exception as error:
+        raise StorageError("storing", name, error) from error
+    if saved != name:
+        raise RuntimeError(
+            f"storage renamed {name} to {saved}: configure the storage backend "
+            "to overwrite files (content-addressed names must be kept)"
+        )
+    return name, sha256_hex
+
+
+def blob_local(name: str, *, directory: str, inline_limit: int) -> str | bytes:
+    """The stored object ``name`` for a process on this machine to read: the
+    path of a local file, or its bytes when it is smaller than ``inline_limit``.
+
+    On local storage that is the stored file itself; from an object store,
+    an object of ``inline_limit`` bytes or more is streamed into a new file in
+    ``directory``, which the caller removes. StorageError if it cannot be read.
+    """
+    try:
+        local = default_storage.path(name)
+    except NotImplementedError:
+        local = None
+    try:
+        if local is not None:
+            if not Path(local).is_file():
+                raise FileNotFoundError(f"no stored object at {local}")
+            return local
+        with blob_open(name) as stored:
+            head = b""
+            while len(head) < inline_limit and (
+                more := stored.read(inline_limit - len(head))
+            ):
+                head += more
+            if len(head) < inline_limit:
+                return head
+            fd, path = tempfile.mkstemp(dir=directory, prefix="raw-")
+            with os.fdopen(fd, "wb") as copy:
+                copy.write(head)
+                del head
+                while chunk := stored.read(COPY_CHUNK):
+                    copy.write(chunk)
+            return path
+    except Exception as error:
+        raise StorageError("reading", name, error) from error
+
+
 def blobs_put(kind: str, datas: Sequence[bytes]) -> list[tuple[str, str]]:
     """Store several objects durably; returns (name, sha256 hex) for each.
 

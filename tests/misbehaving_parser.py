@@ -23,4 +23,9 @@ def parse(raw: bytes) -> ParsedMessage:
             hoard.append(bytearray(16 * 1024 * 1024))
     if b"X-Parser-Test: crash" in head:
         os._exit(3)
+    if b"X-Parser-Test: spool-then-loop" in head:
+        # Large parts are in spool files by now; the process is then killed.
+        parse_message(raw)
+        while True:
+            pass
     return parse_message(raw)

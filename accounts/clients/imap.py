@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import imaplib
+import logging
 import socket
 import ssl
 from collections.abc import Callable, Iterator, Sequence
@@ -174,6 +175,11 @@ class _IMAPClient(IMAPClient):
             ssl_context=context,
             timeout=deadline.read_timeout,
         )
+        if not logging.getLogger("imapclient.imaplib").isEnabledFor(logging.DEBUG):
+            # imapclient turns on imaplib's trace, which formats every
+            # response, a message's literal included, before the logger drops
+            # it: a message's size twice over, for nothing.
+            self._imap.debug = 0
 
     def _create_IMAP4(self) -> imaplib.IMAP4:
         if self.ssl:

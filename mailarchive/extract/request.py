@@ -2,7 +2,8 @@
 
 A request is one frame of bytes (see :mod:`mailarchive.parsing.worker`): a
 4-byte big-endian length, that many bytes of a JSON header (type, file name,
-charset, limits), then the file's bytes as they are. The answer is an
+charset, limits), then the file's bytes as they are, or nothing when the header
+names a file that holds them (the extraction process reads it). The answer is an
 :class:`ExtractResult`, pickled by the worker.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 import struct
 from dataclasses import dataclass
+from pathlib import Path
 
 _LENGTH = struct.Struct(">I")
 # Units of work (pages, paragraphs, rows, cells) one file may cost, however
@@ -36,6 +38,8 @@ class ExtractRequest:
     # process is killed at the hard limit, a little later.
     soft_seconds: float = 20.0
     max_steps: int = DEFAULT_MAX_STEPS
+    # A local file holding the data instead (a large attachment).
+    path: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +72,7 @@ def encode_request(request: ExtractRequest) -> bytes:
             "max_chars": request.max_chars,
             "soft_seconds": request.soft_seconds,
             "max_steps": request.max_steps,
+            "path": request.path,
         },
         ensure_ascii=False,
     ).encode()
@@ -75,7 +80,8 @@ def encode_request(request: ExtractRequest) -> bytes:
 
 
 def decode_request(frame: bytes) -> ExtractRequest:
-    """The request a frame holds; raises ValueError for anything else."""
+    """The request a frame holds, with the data of the file it names read in;
+    raises ValueError for anything else."""
     if len(frame) < _LENGTH.size:
         raise ValueError("the request is shorter than its header")
     (length,) = _LENGTH.unpack_from(frame)
@@ -84,6 +90,7 @@ def decode_request(frame: bytes) -> ExtractRequest:
         raise ValueError("the request's header runs past its end")
     try:
         header = json.loads(frame[_LENGTH.size : end])
+        path = header.get("path")
         return ExtractRequest(
             content_type=str(header["content_type"]),
             filename=str(header["filename"]),
@@ -91,7 +98,13 @@ def decode_request(frame: bytes) -> ExtractRequest:
             max_chars=int(header["max_chars"]),
             soft_seconds=float(header["soft_seconds"]),
             max_steps=int(header["max_steps"]),
-            data=frame[end:],
+            data=Path(path).read_bytes() if path else frame[end:],
         )
-    except (KeyError, TypeError, UnicodeDecodeError, json.JSONDecodeError) as error:
+    except (
+        KeyError,
+        TypeError,
+        UnicodeDecodeError,
+        json.JSONDecodeError,
+        OSError,
+    ) as error:
         raise ValueError(f"the request's header is not valid: {error}") from error

@@ -12,7 +12,9 @@ machine.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import shutil
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -87,10 +89,11 @@ def import_uploads_sweep(*, now: datetime | None = None) -> int:
     ``MAILARCHIVE_UPLOAD_RETENTION_DAYS`` ago, and of one that stayed queued
     or stopped half-way, with no worker holding it, for as long (that import
     is marked failed and says why); then, past a day, the stored uploads no
-    import refers to and this machine's temporary files of uploads cut
-    short. Only uploads and those temporary files are ever deleted. Safe to
-    re-run and to run while imports run: a running import holds its lease,
-    and the sweep takes the lease before removing a file.
+    import refers to, this machine's temporary files of uploads cut short
+    and the spool directories of index runs that were killed. Only uploads
+    and those temporary files are ever deleted. Safe to re-run and to run
+    while imports run: a running import holds its lease, and the sweep takes
+    the lease before removing a file.
     """
     now = now or timezone.now()
     cutoff = now - timedelta(days=settings.MAILARCHIVE_UPLOAD_RETENTION_DAYS)
@@ -124,4 +127,15 @@ def import_uploads_sweep(*, now: datetime | None = None) -> int:
         if path.resolve().parent == temporary:
             path.unlink(missing_ok=True)
             removed += 1
+    # The spool of an index run whose process was killed outright (a run
+    # removes its own, and no run lasts a day).
+    for path in temporary.glob("index-*"):
+        with contextlib.suppress(OSError):
+            if (
+                path.is_dir()
+                and not path.is_symlink()
+                and path.lstat().st_mtime < stray_before.timestamp()
+            ):
+                shutil.rmtree(path, ignore_errors=True)
+                removed += 1
     return removed

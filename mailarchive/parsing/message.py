@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import re
 
+from . import spool
 from .headers import (
     HeaderContext,
     decode_addresses,
@@ -148,11 +149,27 @@ def parse_message(raw: bytes) -> ParsedMessage:
         return unparseable_message(["unparseable"])
 
 
-def _parse(raw: bytes) -> ParsedMessage:
+def _parse(raw: bytes, spool_large: bool = True) -> ParsedMessage:
     hint_match = _CHARSET_HINT.search(raw, 0, 64 * 1024)
     hint = hint_match.group(1).decode("ascii") if hint_match else None
     context = HeaderContext(hint)
-    message, walkable = parse_structure(_prepare(raw, context), context)
+    prepared = _prepare(raw, context)
+    substituted = (
+        spool.substitute(prepared)
+        if spool_large and spool.spool_directory() is not None
+        else None
+    )
+    spooled = None
+    if substituted is None:
+        message, walkable = parse_structure(prepared, context)
+    else:
+        # Large bodies stay in the raw bytes (see .spool); the parser reads
+        # the rest.
+        message, walkable = parse_structure(substituted.small, context)
+        if message is not None and walkable:
+            spooled = spool.bind(substituted, message)
+            if spooled is None:
+                return _parse(raw, spool_large=False)
     if message is None:
         return unparseable_message(["unparseable"])
     raw_headers = list(message.raw_items())
@@ -188,7 +205,7 @@ def _parse(raw: bytes) -> ParsedMessage:
         context.flag("defects")
 
     linesep = "\r\n" if b"\r\n" in raw[: raw.find(b"\n") + 1] else "\n"
-    walker = Walker(context, linesep)
+    walker = Walker(context, linesep, spooled)
     if walkable:
         where = Placement(
             depth=0,

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from .results import ParsedMessage
-from .worker import read_frame, write_frame
+from .worker import Request, encode_request, read_frame, write_frame
 
 K = TypeVar("K")
 
@@ -89,8 +89,8 @@ class _Child:
         assert self.process.stdout is not None
         return self.process.stdout.fileno()
 
-    def send(self, raw: bytes) -> None:
-        """Hand ``raw`` to the child; its time starts once it holds the bytes."""
+    def send(self, request: Request) -> None:
+        """Hand ``request`` to the child; its time starts once it holds it."""
         assert self.process.stdin is not None
         if not self._ready:
             # Starting Python and importing the parser is not the message's cost.
@@ -98,7 +98,7 @@ class _Child:
             if not ready or read_frame(self.process.stdout) != b"":  # type: ignore[arg-type]
                 raise OSError("the parse worker did not start")
             self._ready = True
-        write_frame(self.process.stdin, raw)  # type: ignore[arg-type]
+        write_frame(self.process.stdin, encode_request(request))  # type: ignore[arg-type]
         self.started_at = time.monotonic()
 
     def receive(self) -> ParsedMessage | OverBudget:
@@ -174,7 +174,7 @@ class _Busy(Generic[K]):
 
 
 def parse_many(
-    jobs: Iterable[tuple[K, Callable[[], bytes]]],
+    jobs: Iterable[tuple[K, Callable[[], bytes | Request]]],
     *,
     budget: ParseBudget,
     workers: int = 1,
@@ -183,11 +183,12 @@ def parse_many(
 ) -> Iterator[tuple[K, ParsedMessage | OverBudget]]:
     """Parse each job's raw message under ``budget``; yields (key, result).
 
-    ``jobs`` gives a key and a function that returns the raw bytes; the bytes
-    are only read when a child is free, so at most ``workers`` messages are in
-    memory at once. Results come as they finish, not in order. ``heartbeat``
-    is called every few seconds while children work. Never raises for what a
-    message does to the parser.
+    ``jobs`` gives a key and a function that returns the raw bytes, or a
+    :class:`Request` naming the file that holds them (the child reads it) and
+    a spool directory for large parts; it is only called when a child is
+    free, so at most ``workers`` messages are in memory at once. Results come
+    as they finish, not in order. ``heartbeat`` is called every few seconds
+    while children work. Never raises for what a message does to the parser.
     """
     pending = iter(jobs)
     busy: list[_Busy[K]] = []
@@ -212,7 +213,7 @@ def parse_many(
 
 def _fill(
     busy: list[_Busy[K]],
-    pending: Iterator[tuple[K, Callable[[], bytes]]],
+    pending: Iterator[tuple[K, Callable[[], bytes | Request]]],
     done: list[tuple[K, ParsedMessage | OverBudget]],
     budget: ParseBudget,
     target: str,
@@ -241,13 +242,15 @@ def parse_one(
 
 
 def _start(
-    key: K, load: Callable[[], bytes], budget: ParseBudget, target: str
+    key: K, load: Callable[[], bytes | Request], budget: ParseBudget, target: str
 ) -> _Busy[K] | OverBudget:
-    raw = load()
+    loaded = load()
+    request = loaded if isinstance(loaded, Request) else Request(data=loaded)
+    del loaded
     for attempt in range(2):
         child = _IDLE.take(target, budget)
         try:
-            child.send(raw)
+            child.send(request)
         except (OSError, EOFError) as error:
             # A child that died while idle; a fresh one gets the message.
             child.kill()

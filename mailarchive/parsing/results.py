@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,7 +21,7 @@ class ParsedAttachment:
 
     filename: str  # decoded and made safe; never empty
     content_type: str  # lower-case "type/subtype"
-    content: bytes  # transfer-decoded payload
+    content: bytes  # transfer-decoded payload; empty when it is in ``path``
     content_id: str | None  # without <>, for cid: references
     inline: bool  # shown within the HTML body rather than listed
     sha256: str  # hex digest of content
@@ -32,6 +33,20 @@ class ParsedAttachment:
     content_base: str | None = None
     # The charset its Content-Type declared, for reading a text attachment.
     charset: str | None = None
+    # A file that holds the content instead, for a part too large to carry
+    # (see .spool); whoever receives the answer stores and removes it.
+    path: str | None = None
+    spooled_size: int = 0
+
+    @property
+    def size(self) -> int:
+        return self.spooled_size if self.path is not None else len(self.content)
+
+    def read(self) -> bytes:
+        """The content, from memory or from its file."""
+        if self.path is None:
+            return self.content
+        return Path(self.path).read_bytes()
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,6 +37,7 @@ from .locations import (
 )
 from .markup import Kind, attributes, tokens
 from .results import ParsedAttachment
+from .spool import Spooled, SpooledFile
 from .text import html_to_text, normalise_newlines
 
 MAX_DEPTH = 64
@@ -116,9 +117,13 @@ def _type_from_filename(filename: str) -> str:
 class Walker:
     """One pass over the MIME tree, filling bodies, attachments and problems."""
 
-    def __init__(self, context: HeaderContext, linesep: str) -> None:
+    def __init__(
+        self, context: HeaderContext, linesep: str, spooled: Spooled | None = None
+    ) -> None:
         self.context = context
         self.linesep = linesep
+        # Parts whose payloads are still in the raw bytes (see .spool).
+        self.spooled = spooled
         self.body = Body()
         self.attachments: list[ParsedAttachment] = []
         self.embedded: list[str] = []
@@ -263,6 +268,9 @@ class Walker:
         # Only attachments need the bytes: inside an attached message nothing
         # is collected, and serializing every level again would cost the
         # depth times the size.
+        if where.collect and self.spooled is not None:
+            for message in payload:
+                self.spooled.restore(message)
         content = (
             b"".join(self._flatten(message) for message in payload)
             if where.collect
@@ -352,7 +360,19 @@ class Walker:
             return
         if not where.collect:
             return
-        data = self._payload(part)
+        spooled = None
+        if (
+            self.spooled is not None
+            and self.spooled.holds(part)
+            and not tnef.is_tnef(content_type, filename)
+        ):
+            spooled = self.spooled.decode_to_file(part)
+        if spooled is not None:
+            data = b""
+            if part.defects:
+                self.context.flag("defects")
+        else:
+            data = self._payload(part)
         if tnef.is_tnef(content_type, filename) and self._expand_tnef(data, where):
             return
         content_id = decode_content_id(headers.get("content-id"), self.context)
@@ -370,9 +390,16 @@ class Walker:
             inline=inline,
             location=location,
             charset=params.get("charset"),
+            spooled=spooled,
         )
 
     def _payload(self, part: Message) -> bytes:
+        if self.spooled is not None and self.spooled.holds(part):
+            buffer = BytesIO()
+            if self.spooled.decode(part, buffer):
+                if part.defects:
+                    self.context.flag("defects")
+                return buffer.getvalue()
         try:
             data = part.get_payload(decode=True)
         except Exception:  # undecodable transfer encoding
@@ -399,6 +426,7 @@ class Walker:
         inline: bool,
         location: str | None = None,
         charset: str | None = None,
+        spooled: SpooledFile | None = None,
     ) -> None:
         name = safe_filename(filename, _extension(content_type))
         if content_type in _MESSAGE_TYPES and not name.lower().endswith(".eml"):
@@ -410,10 +438,14 @@ class Walker:
                 content=content,
                 content_id=content_id,
                 inline=inline,
-                sha256=hashlib.sha256(content).hexdigest(),
+                sha256=spooled.sha256
+                if spooled is not None
+                else hashlib.sha256(content).hexdigest(),
                 content_location=location,
                 content_base=where.base if location is not None else None,
                 charset=charset or None,
+                path=spooled.path if spooled is not None else None,
+                spooled_size=spooled.size if spooled is not None else 0,
             )
         )
 

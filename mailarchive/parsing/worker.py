@@ -3,8 +3,12 @@
 Run as ``python -m mailarchive.parsing.worker [--target module:function]
 [--memory-bytes N]``. It reads frames from standard input and writes one frame
 back per frame read; a frame is an 8-byte big-endian length and that many bytes.
-The worker first writes an empty frame once it is ready. A request is the raw
-message; an answer is a pickled ``(status, payload)`` tuple:
+The worker first writes an empty frame once it is ready. A request
+(:func:`encode_request`) is a 4-byte big-endian length, that many bytes of a
+JSON header and the raw message; the header may name a file to read the
+message from instead, and a spool directory where large parts are decoded to
+files (see :mod:`.spool`; the sender owns that directory and removes it, also
+when it kills the worker). An answer is a pickled ``(status, payload)`` tuple:
 ``("ok", ParsedMessage)``, or ``("memory", None)`` when the parse ran out of
 the memory it may use.
 
@@ -17,15 +21,48 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import os
 import pickle
 import resource
 import struct
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, BinaryIO
 
+from . import spool
+
 FRAME = struct.Struct(">Q")
+_HEADER = struct.Struct(">I")
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """What a worker is handed: bytes, or the file that holds them, and where
+    large parts may be spooled (None: nowhere, all in memory)."""
+
+    data: bytes = b""
+    path: str | None = None
+    spool: str | None = None
+
+
+def encode_request(request: Request) -> bytes:
+    """The frame for ``request``. Pure."""
+    header = json.dumps({"path": request.path, "spool": request.spool}).encode()
+    return _HEADER.pack(len(header)) + header + request.data
+
+
+def decode_request(frame: bytes) -> Request:
+    """The request a frame holds (the file it names not read yet)."""
+    (length,) = _HEADER.unpack_from(frame)
+    header = json.loads(frame[_HEADER.size : _HEADER.size + length])
+    return Request(
+        data=frame[_HEADER.size + length :],
+        path=header.get("path"),
+        spool=header.get("spool"),
+    )
 
 
 def read_frame(stream: BinaryIO) -> bytes | None:
@@ -79,11 +116,20 @@ def serve(
 ) -> None:
     """Answer requests until the input ends."""
     while True:
-        raw = read_frame(requests)
-        if raw is None:
+        frame = read_frame(requests)
+        if frame is None:
             return
+        request = decode_request(frame)
+        del frame
         try:
-            answer = pickle.dumps(("ok", target(raw)), pickle.HIGHEST_PROTOCOL)
+            raw = (
+                request.data
+                if request.path is None
+                else Path(request.path).read_bytes()
+            )
+            with spool.spooling(request.spool):
+                answer = pickle.dumps(("ok", target(raw)), pickle.HIGHEST_PROTOCOL)
+            del raw
         except MemoryError:
             answer = None
         if answer is None:

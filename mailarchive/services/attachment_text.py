@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from django.conf import settings
 from django.contrib.postgres.search import SearchVector
@@ -58,13 +59,15 @@ _OVER_BUDGET = {
 
 @dataclass(frozen=True)
 class Readable:
-    """One attachment to read: its content and what it says it is."""
+    """One attachment to read: its content (or the file that holds it, which
+    the extraction process reads itself) and what it says it is."""
 
     sha256: str
     filename: str
     content_type: str
     content: bytes
     charset: str | None = None
+    path: str | None = None
 
     @classmethod
     def of(cls, attachment: ParsedAttachment) -> Readable:
@@ -74,7 +77,15 @@ class Readable:
             content_type=attachment.content_type,
             content=attachment.content,
             charset=attachment.charset,
+            path=attachment.path,
         )
+
+    def head(self, size: int) -> bytes:
+        """The first ``size`` bytes of the content."""
+        if self.path is None:
+            return self.content[:size]
+        with Path(self.path).open("rb") as stored:
+            return stored.read(size)
 
 
 @dataclass
@@ -149,7 +160,7 @@ def attachment_texts_read(
         row = known.get(readable.sha256)
         if row is not None and not _read_again(row, retry):
             continue
-        if kind_of(readable.content_type, readable.filename, readable.content[:1024]):
+        if kind_of(readable.content_type, readable.filename, readable.head(1024)):
             to_read.append(readable)
         else:
             results[readable.sha256] = ExtractResult(UNSUPPORTED, reason="type")
@@ -197,6 +208,7 @@ def _jobs(
             content_type=readable.content_type,
             filename=readable.filename,
             data=readable.content,
+            path=readable.path,
             charset=readable.charset,
             max_chars=settings.MAILARCHIVE_EXTRACT_MAX_CHARS,
             soft_seconds=soft,

@@ -19,10 +19,13 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import shutil
+import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from celery import current_app
@@ -40,7 +43,9 @@ from ..parsing.pool import (
     describe,
     parse_many,
 )
-from ..storage import blob_put, blob_read
+from ..parsing.spool import SPOOL_BYTES
+from ..parsing.worker import Request
+from ..storage import blob_local, blob_put, blob_put_file
 from .attachment_text import TextsRead, attachment_texts_read, readables_of
 from .stored import (
     BODY_STORED_LIMIT,
@@ -56,7 +61,7 @@ logger = logging.getLogger(__name__)
 INDEX_BATCH = 200
 # Parsed messages written per transaction (one commit and one lock for many),
 # and whose attachments are read together: at most this many, or this many
-# bytes of attachments held in memory.
+# bytes of attachments held in memory or in spool files.
 APPLY_BATCH = 50
 GROUP_BYTES = 64 * 1024 * 1024
 # The parser the children run; tests point it at a parser that misbehaves.
@@ -143,9 +148,13 @@ def _prepare(
             position=position,
             filename=clean_text(att.filename, 255),
             content_type=clean_text(att.content_type, 255),
-            size=len(att.content),
+            size=att.size,
             sha256=att.sha256,
-            blob_name=blob_put("att", att.content, att.sha256)[0],
+            blob_name=(
+                blob_put_file("att", att.path, att.sha256)[0]
+                if att.path is not None
+                else blob_put("att", att.content, att.sha256)[0]
+            ),
             content_id=clean_text(att.content_id or "", 500),
             content_location=clean_text(att.content_location or "", 500),
             content_base=clean_text(att.content_base or "", 500),
@@ -353,9 +362,54 @@ def _rows_update(items: Sequence[_Prepared], written: Sequence[dict[str, Any]]) 
 Row = tuple[int, int, str, str]  # pk, space, raw object, index state
 
 
-def _jobs(rows: Sequence[Row]) -> Iterator[tuple[Row, Callable[[], bytes]]]:
+class _Spool:
+    """A private directory for one run over rows: copies of raw messages
+    fetched from an object store, and the large attachments the parse
+    processes decode into files (see :mod:`mailarchive.parsing.spool`).
+    Everything in it is removed as soon as it has been used, and the
+    directory with whatever a killed process left when the run ends."""
+
+    def __init__(self) -> None:
+        self.directory = tempfile.mkdtemp(
+            dir=settings.FILE_UPLOAD_TEMP_DIR, prefix="index-"
+        )
+        self._copies: dict[int, str] = {}
+        self._lock = threading.Lock()
+
+    def request(self, row: Row) -> Request:
+        """What the parse process of ``row`` is handed: small messages as
+        bytes, larger ones by the name of a local file it reads itself."""
+        found = blob_local(row[2], directory=self.directory, inline_limit=SPOOL_BYTES)
+        if isinstance(found, bytes):
+            return Request(data=found, spool=self.directory)
+        if Path(found).parent == Path(self.directory):
+            with self._lock:
+                self._copies[row[0]] = found
+        return Request(path=found, spool=self.directory)
+
+    def parsed(self, row: Row) -> None:
+        """The parse of ``row`` is back: its copy of the raw message goes."""
+        with self._lock:
+            copy = self._copies.pop(row[0], None)
+        if copy is not None:
+            Path(copy).unlink(missing_ok=True)
+
+    @staticmethod
+    def written(parsed: ParsedMessage) -> None:
+        """The attachments of ``parsed`` are stored: their files go."""
+        for attachment in parsed.attachments:
+            if attachment.path is not None:
+                Path(attachment.path).unlink(missing_ok=True)
+
+    def close(self) -> None:
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def _jobs(
+    rows: Sequence[Row], spool: _Spool
+) -> Iterator[tuple[Row, Callable[[], Request]]]:
     for row in rows:
-        yield row, (lambda name=row[2]: blob_read(name))
+        yield row, (lambda row=row: spool.request(row))
 
 
 def messages_index(
@@ -393,11 +447,24 @@ def _index_rows(
     workers: int | None,
     heartbeat: Callable[[], None] | None,
 ) -> IndexSummary:
+    spool = _Spool()
+    try:
+        return _index_spooled(rows, workers or index_workers(), heartbeat, spool)
+    finally:
+        spool.close()
+
+
+def _index_spooled(
+    rows: Sequence[Row],
+    workers: int,
+    heartbeat: Callable[[], None] | None,
+    spool: _Spool,
+) -> IndexSummary:
     summary = IndexSummary()
-    workers = workers or index_workers()
     group: list[tuple[Row, ParsedMessage, bool]] = []
     held = 0
-    for row, result in _parsed_ahead(rows, workers, heartbeat):
+    for row, result in _parsed_ahead(rows, workers, heartbeat, spool):
+        spool.parsed(row)
         if isinstance(result, OverBudget):
             logger.warning(
                 "message %s is too complex to parse (%s); it is kept raw",
@@ -408,9 +475,11 @@ def _index_rows(
         else:
             parsed = result
         group.append((row, parsed, isinstance(result, OverBudget)))
-        held += sum(len(a.content) for a in parsed.attachments if not a.inline)
+        held += sum(a.size for a in parsed.attachments if not a.inline)
         if len(group) >= APPLY_BATCH or held >= GROUP_BYTES:
             summary.add(_write_group(group, workers, heartbeat))
+            for _row, written, _over in group:
+                spool.written(written)
             group, held = [], 0
     if group:
         summary.add(_write_group(group, workers, heartbeat))
@@ -463,6 +532,7 @@ def _parsed_ahead(
     rows: Sequence[Row],
     workers: int | None,
     heartbeat: Callable[[], None] | None,
+    spool: _Spool,
 ) -> Iterator[tuple[Row, ParsedMessage | OverBudget]]:
     """Parse results of ``rows``, parsed in a thread of their own.
 
@@ -476,7 +546,7 @@ def _parsed_ahead(
     def parse() -> None:
         try:
             for result in parse_many(
-                _jobs(rows),
+                _jobs(rows, spool),
                 budget=parse_budget(),
                 workers=workers or index_workers(),
                 target=PARSE_TARGET,

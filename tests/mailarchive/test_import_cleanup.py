@@ -363,3 +363,19 @@ def test_the_sweep_runs_hourly_from_beat():
     entry = django_settings.CELERY_BEAT_SCHEDULE["sweep-import-uploads"]
     assert entry["task"] == "mailarchive.tasks.import_uploads_sweep_task"
     assert entry["schedule"] <= 3600
+
+
+def test_the_spool_of_a_killed_index_run_is_swept_after_a_day(actors):
+    """GIVEN spool directories of index runs, one a day old (its process was
+    killed outright) and one in use
+    WHEN the sweep runs
+    THEN only the old one is removed, with what it held."""
+    temporary = Path(django_settings.FILE_UPLOAD_TEMP_DIR)
+    old, running = temporary / "index-old", temporary / "index-running"
+    for directory in (old, running):
+        directory.mkdir()
+        (directory / "part-1").write_bytes(b"a decoded attachment")
+    age(old, STRAY_GRACE + timedelta(hours=1))
+    assert import_uploads_sweep() == 1
+    assert not old.exists()
+    assert (running / "part-1").exists()

@@ -24,11 +24,13 @@ from mailarchive.imports import (
     import_uploads_sweep,
     mbox_import_run,
 )
-from mailarchive.models import ImportJob, Message
-from mailarchive.storage import upload_save
+from mailarchive.models import Attachment, ImportJob, Message
+from mailarchive.services import message_ingest
+from mailarchive.storage import blob_read, upload_save
 from spaces.models import Level
 from tests.factories import PASSWORD, SpaceFactory, SpacePermissionFactory, UserFactory
 from tests.mailarchive.test_import import mbox_of, message
+from tests.mailarchive.test_index import large_attachment_message
 from tests.operations.helpers import PROJECT_DIR, child_env, closed_port
 
 
@@ -274,3 +276,22 @@ def test_the_copy_from_the_object_store_keeps_the_lease(
         assert path.parent == Path(django_settings.FILE_UPLOAD_TEMP_DIR)
     assert len(beats) == len(content) // 4096
     assert not path.exists()
+
+
+@pytest.mark.django_db
+def test_a_large_message_in_the_object_store_is_parsed_from_a_local_copy(
+    actors, object_store, in_bucket
+):
+    """GIVEN storage in an object store and a message with a 3 MB attachment
+    WHEN it is archived
+    THEN the parse reads a local copy, the attachment is stored in the bucket
+    from its spool file, and neither copy is left behind."""
+    raw, content = large_attachment_message()
+    result = message_ingest(space_id=actors.space.pk, raw=raw, source="poll")
+    assert result.parseable
+    [attachment] = Attachment.objects.filter(message_id=result.message_pk)
+    assert object_store.names(in_bucket, "att/") == [attachment.blob_name]
+    assert blob_read(attachment.blob_name) == content
+    assert blob_read(Message.objects.get(pk=result.message_pk).raw_name) == raw
+    temporary = Path(django_settings.FILE_UPLOAD_TEMP_DIR)
+    assert not list(temporary.glob("index-*"))

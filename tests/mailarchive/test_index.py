@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import io
 import threading
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from pathlib import Path
 
 import pytest
 from django.db import connection, transaction
 from django.urls import reverse
 
 from accounts.models import FetchedMessage
-from mailarchive.models import TOO_COMPLEX, Message, Thread
+from mailarchive.models import TOO_COMPLEX, Attachment, Message, Thread
 from mailarchive.services import (
     index,
     message_ingest,
@@ -342,3 +345,66 @@ def test_a_message_linking_two_threads_merges_them_within_one_batch():
     assert set(
         Message.objects.filter(space=space).values_list("thread_id", flat=True)
     ) == {older.pk}
+
+
+def large_attachment_message(marker: str = "") -> tuple[bytes, bytes]:
+    """A message with a 3 MB text attachment, and that attachment."""
+    content = b"".join(
+        b"line %d of the quarterly figures\r\n" % i for i in range(90_000)
+    )
+    encoded = base64.encodebytes(content).replace(b"\n", b"\r\n")
+    raw = (
+        b"From: a@example.com\r\nSubject: figures\r\nMessage-ID: <big@example.com>\r\n"
+        + (f"X-Parser-Test: {marker}\r\n".encode() if marker else b"")
+        + b'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b"\r\n\r\n'
+        b"--b\r\nContent-Type: text/plain\r\n\r\nSee the figures.\r\n"
+        b'--b\r\nContent-Type: text/plain; name="figures.txt"\r\n'
+        b"Content-Disposition: attachment\r\n"
+        b"Content-Transfer-Encoding: base64\r\n\r\n" + encoded + b"--b--\r\n"
+    )
+    return raw, content
+
+
+def spool_left(settings) -> list[str]:
+    return sorted(str(p) for p in Path(settings.FILE_UPLOAD_TEMP_DIR).glob("index-*"))
+
+
+@pytest.mark.django_db
+def test_a_large_attachment_goes_by_file_and_its_spool_is_removed(actors, settings):
+    """GIVEN a message with a 3 MB attachment
+    WHEN it is archived
+    THEN the attachment is stored with its bytes and digest, its text is
+    read and searchable, and no spool file is left behind."""
+    raw, content = large_attachment_message()
+
+    result = message_ingest(space_id=actors.space.pk, raw=raw, source="poll")
+
+    message = Message.objects.get(pk=result.message_pk)
+    assert result.parseable and message.text_body == "See the figures."
+    [attachment] = Attachment.objects.filter(message=message)
+    assert attachment.size == len(content)
+    assert attachment.sha256 == hashlib.sha256(content).hexdigest()
+    assert blob_read(attachment.blob_name) == content
+    assert attachment.text_read
+    assert "line 2000 of the quarterly figures" in message.search_text
+    assert blob_read(message.raw_name) == raw
+    assert spool_left(settings) == []
+
+
+@pytest.mark.django_db
+def test_a_parse_killed_after_spooling_leaves_no_spool_files(
+    actors, settings, monkeypatch
+):
+    """GIVEN a parse that spools a large attachment, then never ends
+    WHEN it is killed over its budget
+    THEN the message is kept raw and the files it spooled are gone."""
+    monkeypatch.setattr(index, "PARSE_TARGET", "tests.misbehaving_parser:parse")
+    settings.MAILARCHIVE_PARSE_TIME_LIMIT = 3.0
+    raw, _content = large_attachment_message("spool-then-loop")
+
+    result = message_ingest(space_id=actors.space.pk, raw=raw, source="poll")
+
+    message = Message.objects.get(pk=result.message_pk)
+    assert message.too_complex and not Attachment.objects.filter(message=message)
+    assert blob_read(message.raw_name) == raw
+    assert spool_left(settings) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 import ssl
 from collections.abc import Iterator
@@ -199,3 +200,23 @@ def test_without_uidplus_others_deleted_flags_survive(
         assert DELETED in side.get_flags([flagged])[flagged]
     assert len(remaining) == 2
     assert flagged in remaining
+
+
+def test_responses_are_not_formatted_for_a_trace_nobody_reads(
+    dovecot: DovecotServer, mail_user: MailUser, make_settings: MakeSettings
+) -> None:
+    """imaplib's trace would format every literal, a whole message, before the
+    logger drops it; it is on only while its logger records debug lines."""
+    dovecot.deliver(mail_user.username, b"Subject: traced\n\nbody\n")
+    trace = logging.getLogger("imapclient.imaplib")
+    with open_client(make_settings("imaps")) as opened:
+        client = imap_client(opened)
+        assert client._connection._imap.debug == 0
+        assert len(list(client.fetch([i.server_id for i in client.list_messages()])))
+    previous = trace.level
+    trace.setLevel(logging.DEBUG)
+    try:
+        with open_client(make_settings("imaps")) as opened:
+            assert imap_client(opened)._connection._imap.debug == 5
+    finally:
+        trace.setLevel(previous)
