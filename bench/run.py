@@ -213,12 +213,14 @@ def _ratio_rows(ingest: dict[str, Any]) -> list[list[Any]]:
     rows = []
     for protocol, ratio in ingest["ratios"].items():
         limit = ratio["secured_vs_limit"]
+        alone = ratio.get("secured_alone_vs_limit")
         peer = ratio.get("complete_vs_peer")
         rows.append(
             [
                 protocol.upper(),
                 f"{limit:.2f}",
                 "yes" if limit >= 0.5 else "**no**",
+                "" if alone is None else f"{alone:.2f}",
                 "" if peer is None else f"{peer:.2f}",
                 "" if peer is None else ("yes" if peer >= 10 else "**no**"),
             ]
@@ -376,7 +378,14 @@ def document(
         ),  # fmt: skip
         "",
         markdown_table(
-            ["protocol", "secured / limit", "≥ 0.5", "complete / peer", "≥ 10"],
+            [
+                "protocol",
+                "secured / limit",
+                "≥ 0.5",
+                "secured / limit, --no-wait",
+                "complete / peer",
+                "≥ 10",
+            ],
             _ratio_rows(ingest),
         ),
         "",
@@ -478,6 +487,8 @@ def summary(results: dict[str, dict[str, Any]]) -> str:
             f"  {protocol.upper():<5} secured/limit {limit:.2f} "
             f"(>= 0.5: {'met' if limit >= 0.5 else 'MISSED'})"
         )
+        if "secured_alone_vs_limit" in ratio:
+            line += f", --no-wait {ratio['secured_alone_vs_limit']:.2f}"
         peer = ratio.get("complete_vs_peer")
         if peer is not None:
             met = "met" if peer >= 10 else "MISSED"
