@@ -14,9 +14,12 @@ import dataclasses
 import os
 import quopri
 import random
+import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mailarchive.mbox import iter_mbox
 from mailarchive.parsing import parse_message, spool
@@ -306,3 +309,16 @@ def test_outside_a_spool_directory_nothing_is_spooled():
     parsed = parse_message(raw)
     assert all(a.path is None for a in parsed.attachments)
     assert spool.spool_directory() is None
+
+
+# The plain statement of a break: a line ending, CRLF taken whole, followed by
+# "--" or another line ending.
+_BREAK_AS_DEFINED = re.compile(rb"(?>\r\n|\r|\n)(?=--|[\r\n])")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from([b"\r", b"\n", b"\r\n", b"-", b"--", b"a", b" "])))
+def test_breaks_are_found_as_defined(pieces):
+    source = b"".join(pieces)
+    expected = [(m.start(), m.end()) for m in _BREAK_AS_DEFINED.finditer(source)]
+    assert list(spool._breaks(source)) == expected
