@@ -50,6 +50,11 @@ _IMPORT_LINE = re.compile(
     r" peak RSS (?P<rss>\d+) MiB",
     re.MULTILINE,
 )
+_SECURED_LINE = re.compile(
+    r"^\s*archive secured:\s+(?P<messages>\d+) messages in\s+(?P<seconds>[\d.]+) s ="
+    r"\s+(?P<rate>[\d.]+) msg/s",
+    re.MULTILINE,
+)
 _FILE_LINE = re.compile(r"^file: (?P<mib>\d+) MiB, (?P<messages>\d+) messages", re.M)
 
 
@@ -90,7 +95,11 @@ def import_mbox(megabytes: int) -> dict[str, Any]:
             + measured.stdout
         )
     file_line = _FILE_LINE.search(measured.stdout)
+    secured = _SECURED_LINE.search(measured.stdout)
     return {
+        "secured": (
+            {k: float(v) for k, v in secured.groupdict().items()} if secured else None
+        ),
         "file_mib": int(file_line["mib"]) if file_line else megabytes,
         "command": " ".join(cmd[1:]),
         "output": measured.stdout.strip(),

@@ -513,6 +513,14 @@ def summary(results: dict[str, dict[str, Any]]) -> str:
             f"{imported['rate']:.0f} msg/s vs mailbox.mbox "
             f"{memory['import']['stdlib']['rate']:.0f} msg/s"
         )
+        secured = memory["import"].get("secured")
+        if secured:
+            ratio = secured["rate"] / memory["import"]["stdlib"]["rate"]
+            lines.append(
+                f"  mbox import secured: {secured['rate']:.0f} msg/s, "
+                f"{ratio:.2f} of mailbox.mbox (>= 0.5: "
+                f"{'met' if ratio >= 0.5 else 'MISSED'})"
+            )
     if "extract" in results:
         mixed = results["extract"]["extraction"]["all"]
         lines.append(
