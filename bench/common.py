@@ -272,3 +272,24 @@ def rss_mib() -> float:
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def secured_clock() -> list[float]:
+    """Record when the secure stage of a poll or an import is done.
+
+    A poll calls ``Indexer.finish`` once it has logged out, everything deleted
+    on the server, and an import once the whole file is secured; from then on
+    only indexing remains. Patches it (Django must be set up) and returns the
+    list that the ``time.perf_counter()`` of each call is appended to.
+    """
+    from mailarchive.services import Indexer
+
+    secured_at: list[float] = []
+    finish = Indexer.finish
+
+    def timed_finish(self: Indexer) -> Any:
+        secured_at.append(time.perf_counter())
+        return finish(self)
+
+    Indexer.finish = timed_finish  # type: ignore[method-assign]
+    return secured_at

@@ -29,21 +29,13 @@ def main() -> None:
     import django
 
     django.setup()
+    from common import secured_clock
     from django.core.management import CommandError, call_command
 
     from accounts.models import MailAccount
     from mailarchive.models import Message
-    from mailarchive.services import Indexer
 
-    secured_at: list[float] = []
-    finish = Indexer.finish
-
-    def timed_finish(self: Indexer):  # type: ignore[no-untyped-def]
-        # The poll calls this once it has logged out, everything deleted.
-        secured_at.append(time.perf_counter())
-        return finish(self)
-
-    Indexer.finish = timed_finish  # type: ignore[method-assign]
+    secured_at = secured_clock()
 
     account_id = int(sys.argv[1])
     no_wait = "--no-wait" in sys.argv[2:]

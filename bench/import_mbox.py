@@ -150,20 +150,13 @@ def phase_import(path: Path) -> dict[str, float]:
     import django
 
     django.setup()
+    from common import secured_clock
+
     from mailarchive.imports import import_job_create, mbox_import_run
     from mailarchive.models import ImportJob
-    from mailarchive.services import Indexer
     from spaces.services import space_create
 
-    # The import calls this once the whole file is secured.
-    secured_at: list[float] = []
-    finish = Indexer.finish
-
-    def timed_finish(self: Indexer):  # type: ignore[no-untyped-def]
-        secured_at.append(time.perf_counter())
-        return finish(self)
-
-    Indexer.finish = timed_finish  # type: ignore[method-assign]
+    secured_at = secured_clock()
 
     space = space_create(key="BENCH", name="Benchmark")
     job = import_job_create(

@@ -290,10 +290,23 @@ def blob_put(kind: str, data: bytes, sha256_hex: str | None = None) -> tuple[str
     """
     digest = sha256_hex or hashlib.sha256(data).hexdigest()
     name = blob_name(kind, digest)
-    # Written even when present: the write marks the object as in use now,
-    # which a concurrent purge's collector respects.
+    _save_named(name, lambda: ContentFile(data))
+    return name, digest
+
+
+def _save_named(
+    name: str, content: Callable[[], contextlib.AbstractContextManager[File]]
+) -> None:
+    """Save what ``content`` opens under exactly ``name``.
+
+    Written even when present: the write marks the object as in use now,
+    which a concurrent purge's collector respects. StorageError if the
+    backend fails; RuntimeError if it would store the object under another
+    name.
+    """
     try:
-        saved = default_storage.save(name, ContentFile(data))
+        with content() as opened:
+            saved = default_storage.save(name, opened)
     except Exception as error:
         raise StorageError("storing", name, error) from error
     if saved != name:
@@ -301,7 +314,6 @@ def blob_put(kind: str, data: bytes, sha256_hex: str | None = None) -> tuple[str
             f"storage renamed {name} to {saved}: configure the storage backend "
             "to overwrite files (content-addressed names must be kept)"
         )
-    return name, digest
 
 
 def blob_put_file(kind: str, path: str, sha256_hex: str) -> tuple[str, str]:
@@ -309,16 +321,7 @@ def blob_put_file(kind: str, path: str, sha256_hex: str) -> tuple[str, str]:
     :func:`blob_put` stores bytes, streaming it (it is never read whole into
     memory). The file stays where it is. Safe to re-run."""
     name = blob_name(kind, sha256_hex)
-    try:
-        with Path(path).open("rb") as source:
-            saved = default_storage.save(name, File(source))
-    except Exception as error:
-        raise StorageError("storing", name, error) from error
-    if saved != name:
-        raise RuntimeError(
-            f"storage renamed {name} to {saved}: configure the storage backend "
-            "to overwrite files (content-addressed names must be kept)"
-        )
+    _save_named(name, lambda: File(Path(path).open("rb")))  # noqa: SIM115
     return name, sha256_hex
 
 
