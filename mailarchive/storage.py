@@ -81,18 +81,34 @@ class DurableFileSystemStorage(FileSystemStorage):
             if self.directory_permissions_mode is not None:
                 path.chmod(self.directory_permissions_mode)
 
-    def _open_temporary(self, full: Path) -> tuple[Path, IO[bytes]]:
-        """A private temporary file beside ``full``, its directories made."""
-        self._make_directories(full.parent)
-        tmp = full.with_name(f".{full.name}.{os.getpid()}.tmp")
-        mode = self.file_permissions_mode or 0o666
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-        out = os.fdopen(fd, "wb")
-        # The mode of os.open is reduced by the umask, and a leftover
-        # temporary file keeps its old mode: set it explicitly.
-        if self.file_permissions_mode is not None:
-            os.fchmod(out.fileno(), self.file_permissions_mode)
-        return tmp, out
+    def _open_temporary(self, full: str) -> tuple[str, int]:
+        """A private temporary file beside ``full``, open for writing.
+
+        Its directories are made only when opening it fails: in the common
+        case the folder exists already and this is one system call.
+        """
+        tmp = self._temporary_of(full)
+        mode = self.file_permissions_mode
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+        try:
+            fd = os.open(tmp, flags, mode or 0o666)
+        except FileNotFoundError:
+            self._make_directories(Path(full).parent)
+            fd = os.open(tmp, flags, mode or 0o666)
+        if mode is not None:
+            # The mode of os.open is reduced by the umask, and a leftover
+            # temporary file keeps its old mode: set it explicitly.
+            try:
+                os.fchmod(fd, mode)
+            except BaseException:
+                os.close(fd)
+                raise
+        return tmp, fd
+
+    def _temporary_of(self, full: str) -> str:
+        """The temporary file an object at ``full`` is written to first."""
+        folder, _slash, base = full.rpartition("/")
+        return posixpath.join(folder, f".{base}.{os.getpid()}.tmp")
 
     def get_available_name(self, name: str, max_length: int | None = None) -> str:
         return name
@@ -106,29 +122,30 @@ class DurableFileSystemStorage(FileSystemStorage):
             return name
         if hasattr(content, "temporary_file_path"):
             return self._save_moved(name, full, content.temporary_file_path())
-        tmp, out = self._open_temporary(full)
-        with out:
+        tmp, fd = self._open_temporary(str(full))
+        try:
             if hasattr(content, "chunks"):
                 for chunk in content.chunks():
-                    out.write(chunk)
+                    self._write(fd, chunk)
             else:
-                out.write(content.read())
-            out.flush()
-            os.fsync(out.fileno())
-        tmp.replace(full)
-        dir_fd = os.open(full.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+                self._write(fd, content.read())
+            os.fsync(fd)
+        except BaseException:
+            # Nothing refers to it; a full disk gets its room back.
+            os.close(fd)
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        os.close(fd)
+        Path(tmp).replace(full)
+        _fsync(full.parent)
         return name
 
     def _save_moved(self, name: str, full: Path, temporary: str) -> str:
         """Move an upload Django streamed to disk into place (a rename when the
         temporary directory is on the same file system), then sync it."""
-        tmp, out = self._open_temporary(full)
-        out.close()
-        file_move_safe(temporary, str(tmp), allow_overwrite=True)
+        tmp, fd = self._open_temporary(str(full))
+        os.close(fd)
+        file_move_safe(temporary, tmp, allow_overwrite=True)
         fd = os.open(tmp, os.O_RDONLY)
         try:
             if self.file_permissions_mode is not None:
@@ -136,7 +153,7 @@ class DurableFileSystemStorage(FileSystemStorage):
             os.fsync(fd)
         finally:
             os.close(fd)
-        tmp.replace(full)
+        Path(tmp).replace(full)
         self._sync([full.parent])
         return name
 
@@ -169,7 +186,7 @@ class DurableFileSystemStorage(FileSystemStorage):
                 moves.append(move)
         if failure is not None:
             for item in unique:
-                Path(self._temporary_of(item)[0]).unlink(missing_ok=True)
+                Path(self._temporary_of(self.path(item[0]))).unlink(missing_ok=True)
             raise failure
         try:
             if not moves:
@@ -190,38 +207,21 @@ class DurableFileSystemStorage(FileSystemStorage):
         while view:
             view = view[os.write(fd, view) :]
 
-    def _temporary_of(self, item: tuple[str, bytes]) -> tuple[str, str]:
-        """The temporary file of an object and the object's own path."""
-        name = item[0]
-        folder, _slash, base = name.rpartition("/")
-        tmp = self.path(posixpath.join(folder, f".{base}.{os.getpid()}.tmp"))
-        return tmp, self.path(name)
-
     def _write_temporary(self, item: tuple[str, bytes]) -> tuple[str, str] | None:
         """Write one object of :meth:`save_many` to its temporary file.
 
         Returns (temporary, final) paths, or None for an object present
         already. The temporary file is unsynced unless syncfs is missing.
         """
-        tmp, full = self._temporary_of(item)
+        full = self.path(item[0])
         try:
             # Same name, same bytes: only mark it as in use now.
             os.utime(full)
             return None
         except FileNotFoundError:
             pass
-        mode = self.file_permissions_mode
-        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+        tmp, fd = self._open_temporary(full)
         try:
-            fd = os.open(tmp, flags, mode or 0o666)
-        except FileNotFoundError:
-            self._make_directories(Path(full).parent)
-            fd = os.open(tmp, flags, mode or 0o666)
-        try:
-            # The mode of os.open is reduced by the umask, and a leftover
-            # temporary file keeps its old mode.
-            if mode is not None:
-                os.fchmod(fd, mode)
             self._write(fd, item[1])
             if not _SYNCFS:
                 os.fsync(fd)
@@ -238,11 +238,15 @@ class DurableFileSystemStorage(FileSystemStorage):
             finally:
                 os.close(fd)
         for path in paths:
-            fd = os.open(path, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            _fsync(path)
+
+
+def _fsync(path: str | Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 # Threads that write the objects of a batch: enough to keep a disk's queue

@@ -1,20 +1,19 @@
 """What passes between the indexing process and an extraction process.
 
-A request is one frame of bytes (see :mod:`mailarchive.parsing.worker`): a
-4-byte big-endian length, that many bytes of a JSON header (type, file name,
-charset, limits), then the file's bytes as they are, or nothing when the header
-names a file that holds them (the extraction process reads it). The answer is an
+A request is one frame of bytes, framed as the parse worker's are
+(:func:`mailarchive.parsing.worker.pack_headed`): a JSON header (type, file
+name, charset, limits), then the file's bytes as they are, or nothing when the
+header names a file that holds them (the extraction process reads it). The answer is an
 :class:`ExtractResult`, pickled by the worker.
 """
 
 from __future__ import annotations
 
-import json
-import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-_LENGTH = struct.Struct(">I")
+from ..parsing.worker import pack_headed, unpack_headed
+
 # Units of work (pages, paragraphs, rows, cells) one file may cost, however
 # little text they hold; a sheet that pads a million empty rows stops here.
 DEFAULT_MAX_STEPS = 2_000_000
@@ -64,7 +63,7 @@ class ExtractResult:
 
 def encode_request(request: ExtractRequest) -> bytes:
     """The frame for ``request``. Pure."""
-    header = json.dumps(
+    return pack_headed(
         {
             "content_type": request.content_type,
             "filename": request.filename,
@@ -74,22 +73,15 @@ def encode_request(request: ExtractRequest) -> bytes:
             "max_steps": request.max_steps,
             "path": request.path,
         },
-        ensure_ascii=False,
-    ).encode()
-    return _LENGTH.pack(len(header)) + header + request.data
+        request.data,
+    )
 
 
 def decode_request(frame: bytes) -> ExtractRequest:
     """The request a frame holds, with the data of the file it names read in;
     raises ValueError for anything else."""
-    if len(frame) < _LENGTH.size:
-        raise ValueError("the request is shorter than its header")
-    (length,) = _LENGTH.unpack_from(frame)
-    end = _LENGTH.size + length
-    if end > len(frame):
-        raise ValueError("the request's header runs past its end")
+    header, data = unpack_headed(frame)
     try:
-        header = json.loads(frame[_LENGTH.size : end])
         path = header.get("path")
         return ExtractRequest(
             content_type=str(header["content_type"]),
@@ -98,13 +90,7 @@ def decode_request(frame: bytes) -> ExtractRequest:
             max_chars=int(header["max_chars"]),
             soft_seconds=float(header["soft_seconds"]),
             max_steps=int(header["max_steps"]),
-            data=Path(path).read_bytes() if path else frame[end:],
+            data=Path(path).read_bytes() if path else data,
         )
-    except (
-        KeyError,
-        TypeError,
-        UnicodeDecodeError,
-        json.JSONDecodeError,
-        OSError,
-    ) as error:
+    except (KeyError, TypeError, OSError) as error:
         raise ValueError(f"the request's header is not valid: {error}") from error

@@ -48,21 +48,40 @@ class Request:
     spool: str | None = None
 
 
+def pack_headed(header: dict[str, Any], data: bytes) -> bytes:
+    """A request's bytes: a 4-byte big-endian length, that many bytes of
+    ``header`` as JSON, then ``data`` as it is. Pure."""
+    encoded = json.dumps(header, ensure_ascii=False).encode()
+    return _HEADER.pack(len(encoded)) + encoded + data
+
+
+def unpack_headed(frame: bytes) -> tuple[dict[str, Any], bytes]:
+    """The header and data :func:`pack_headed` made; ValueError for anything
+    else."""
+    if len(frame) < _HEADER.size:
+        raise ValueError("the request is shorter than its header")
+    (length,) = _HEADER.unpack_from(frame)
+    end = _HEADER.size + length
+    if end > len(frame):
+        raise ValueError("the request's header runs past its end")
+    try:
+        header = json.loads(frame[_HEADER.size : end])
+    except UnicodeDecodeError as error:
+        raise ValueError(f"the request's header is not valid: {error}") from error
+    if not isinstance(header, dict):
+        raise ValueError("the request's header is not valid: not an object")
+    return header, frame[end:]
+
+
 def encode_request(request: Request) -> bytes:
     """The frame for ``request``. Pure."""
-    header = json.dumps({"path": request.path, "spool": request.spool}).encode()
-    return _HEADER.pack(len(header)) + header + request.data
+    return pack_headed({"path": request.path, "spool": request.spool}, request.data)
 
 
 def decode_request(frame: bytes) -> Request:
     """The request a frame holds (the file it names not read yet)."""
-    (length,) = _HEADER.unpack_from(frame)
-    header = json.loads(frame[_HEADER.size : _HEADER.size + length])
-    return Request(
-        data=frame[_HEADER.size + length :],
-        path=header.get("path"),
-        spool=header.get("spool"),
-    )
+    header, data = unpack_headed(frame)
+    return Request(data=data, path=header.get("path"), spool=header.get("spool"))
 
 
 def read_frame(stream: BinaryIO) -> bytes | None:
