@@ -44,8 +44,9 @@ IGNORED_HEADER_PREFIXES = (
 
 # mboxo and mboxrd quote body lines starting with "From " differently (">From "
 # vs ">>From " round trips); dropping all leading ">" from such lines makes the
-# copies agree.
-_FROM_QUOTING = re.compile(rb"^>+(?=From )", re.MULTILINE)
+# copies agree. Matched with the line end before them, a literal the
+# expression engine searches for quickly, where "^" is tried at every byte.
+_FROM_QUOTING = re.compile(rb"\n>>*(?=From )")
 
 
 def _keep(line: bytes) -> bool:
@@ -68,6 +69,8 @@ BODY_PIECE = 1024 * 1024
 
 
 def _lines_normalized(data: bytes) -> bytes:
+    if b"\r" not in data:
+        return data
     return data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
 
 
@@ -131,7 +134,8 @@ def _digest(view: memoryview) -> str:
                 cut = newline.end()
         piece = _lines_normalized(bytes(view[body_start:cut]))
         if b">From " in piece:
-            piece = _FROM_QUOTING.sub(b"", piece)
+            # Every piece starts at the start of a line.
+            piece = _FROM_QUOTING.sub(b"\n", b"\n" + piece)[1:]
         digest.update(piece)
         body_start = cut
     return digest.hexdigest()

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import tracemalloc
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mailarchive.parsing import content_digest
 from mailarchive.parsing import digest as digest_module
@@ -73,3 +77,34 @@ def test_digest_of_a_large_message_holds_no_copy_of_it() -> None:
     finally:
         tracemalloc.stop()
     assert peak < len(raw) // 4
+
+
+# The rule the digest applies to mbox From-quoting, as it is defined.
+_FROM_QUOTING_DEFINED = re.compile(rb"^>+(?=From )", re.MULTILINE)
+
+
+@given(
+    lines=st.lists(
+        st.tuples(
+            st.integers(min_value=0, max_value=3),
+            st.sampled_from([b"From x", b"Fromage", b"From ", b"text", b"", b" From y"]),
+            st.sampled_from([b"\n", b"\r\n", b"\r"]),
+        ),
+        max_size=30,
+    )
+)
+def test_from_quoting_is_dropped_as_defined(
+    lines: list[tuple[int, bytes, bytes]],
+) -> None:
+    """GIVEN body lines with any number of ">" before "From " or other text,
+    and line ends of every kind
+    WHEN the digest is taken
+    THEN it hashes the body with every ">" run before "From " at a line's
+    start removed, and nothing else."""
+    body = b"".join(b">" * depth + text + end for depth, text, end in lines)
+    normalized = body.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    expected = hashlib.sha256(
+        b"subject:s\n\n"
+        + _FROM_QUOTING_DEFINED.sub(b"", normalized.rstrip(b"\r\n \t"))
+    )
+    assert content_digest(b"Subject: s\n\n" + body) == expected.hexdigest()
