@@ -87,7 +87,9 @@ _FROM_QUOTING_DEFINED = re.compile(rb"^>+(?=From )", re.MULTILINE)
     lines=st.lists(
         st.tuples(
             st.integers(min_value=0, max_value=3),
-            st.sampled_from([b"From x", b"Fromage", b"From ", b"text", b"", b" From y"]),
+            st.sampled_from(
+                [b"From x", b"Fromage", b"From ", b"text", b"", b" From y"]
+            ),
             st.sampled_from([b"\n", b"\r\n", b"\r"]),
         ),
         max_size=30,
@@ -104,7 +106,6 @@ def test_from_quoting_is_dropped_as_defined(
     body = b"".join(b">" * depth + text + end for depth, text, end in lines)
     normalized = body.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
     expected = hashlib.sha256(
-        b"subject:s\n\n"
-        + _FROM_QUOTING_DEFINED.sub(b"", normalized.rstrip(b"\r\n \t"))
+        b"subject:s\n\n" + _FROM_QUOTING_DEFINED.sub(b"", normalized.rstrip(b"\r\n \t"))
     )
     assert content_digest(b"Subject: s\n\n" + body) == expected.hexdigest()
